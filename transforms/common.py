@@ -1,0 +1,70 @@
+"""Pieces every stage shares: the stage result pair and the rejects conversion."""
+from __future__ import annotations
+
+import traceback
+from typing import Any, NamedTuple, Optional
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from schemas.records import Article, FeedEntry, FetchedPage, Reject
+
+__all__ = ["StageResult", "ToRejects", "url_of", "counter"]
+
+NAMESPACE = "newsbeam"
+
+
+class StageResult(NamedTuple):
+    """What a stage returns: the records that went on, and the failures."""
+
+    good: beam.PCollection
+    rejects: beam.PCollection
+
+
+def counter(stage: str, name: str):
+    """A Beam counter named `<stage>.<name>` in the newsbeam namespace."""
+    return Metrics.counter(NAMESPACE, f"{stage}.{name}")
+
+
+def url_of(element: Any) -> tuple[Optional[str], Optional[str]]:
+    """The (url, feed_url) of any record a stage may receive."""
+    if isinstance(element, Article):
+        return element.url, element.feed_url
+    if isinstance(element, FetchedPage):
+        return element.entry.url, element.entry.feed_url
+    if isinstance(element, FeedEntry):
+        return element.url, element.feed_url
+    if isinstance(element, str):
+        return element, None
+    return None, None
+
+
+def _exception_to_reject(failed: Any, stage: str, run_id: Optional[str]) -> Reject:
+    element, (exc_type, exc_value, tb) = failed
+    url, feed_url = url_of(element)
+    name = getattr(exc_type, "__name__", str(exc_type))
+    if isinstance(tb, list):
+        tb = "".join(tb)
+    elif tb is not None and not isinstance(tb, str):
+        tb = "".join(traceback.format_tb(tb))
+    return Reject(
+        url=url,
+        feed_url=feed_url,
+        stage=stage,
+        reason=f"crash:{name}",
+        error=f"{name}: {exc_value}\n{tb or ''}"[:4000],
+        run_id=run_id,
+    )
+
+
+class ToRejects(beam.PTransform):
+    """Turns the dead letters of `with_exception_handling()` into Reject records."""
+
+    def __init__(self, stage: str, run_id: Optional[str] = None):
+        super().__init__()
+        self._stage = stage
+        self._run_id = run_id
+
+    def expand(self, failed):
+        return failed | "ToReject" >> beam.Map(
+            _exception_to_reject, self._stage, self._run_id)
