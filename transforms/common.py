@@ -9,7 +9,7 @@ from apache_beam.metrics import Metrics
 
 from schemas.records import Article, FeedEntry, FetchedPage, Reject
 
-__all__ = ["StageResult", "ToRejects", "url_of", "counter"]
+__all__ = ["StageResult", "ParDoWithRejects", "REJECTS_TAG", "ToRejects", "url_of", "counter"]
 
 NAMESPACE = "newsbeam"
 
@@ -68,3 +68,31 @@ class ToRejects(beam.PTransform):
     def expand(self, failed):
         return failed | "ToReject" >> beam.Map(
             _exception_to_reject, self._stage, self._run_id)
+
+
+REJECTS_TAG = "rejects"
+
+
+class ParDoWithRejects(beam.PTransform):
+    """Applies a DoFn that yields good records and `TaggedOutput("rejects", Reject)`.
+
+    Exceptions escaping the DoFn are caught by `with_exception_handling()` and
+    become Reject records of the same stage, so one bad document never loses
+    the others. Returns StageResult(good, rejects).
+    """
+
+    def __init__(self, dofn: beam.DoFn, stage: str, run_id: Optional[str] = None,
+                 **exception_handling_args):
+        super().__init__()
+        self._dofn = dofn
+        self._stage = stage
+        self._run_id = run_id
+        self._exception_handling_args = exception_handling_args
+
+    def expand(self, pcoll):
+        results = pcoll | "Process" >> beam.ParDo(self._dofn).with_outputs(
+            REJECTS_TAG, main="good").with_exception_handling(
+                dead_letter_tag="crashes", **self._exception_handling_args)
+        crashes = results["crashes"] | "CrashesToRejects" >> ToRejects(self._stage, self._run_id)
+        rejects = (results[REJECTS_TAG], crashes) | "FlattenRejects" >> beam.Flatten()
+        return StageResult(results.good, rejects)
