@@ -7,6 +7,7 @@ Within a major `SCHEMA_VERSION`, only new nullable columns may be added.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from typing import Any
 
@@ -86,6 +87,7 @@ ARTICLE_SCHEMA = _schema(ARTICLE_FIELDS, "articles")
 REJECT_SCHEMA = _schema(REJECT_FIELDS, "rejects")
 
 
+@functools.lru_cache(maxsize=1)
 def pipeline_version() -> str:
     from importlib import metadata
     try:

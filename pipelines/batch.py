@@ -1,0 +1,66 @@
+"""The batch pipeline: a list of feeds -> deduplicated, partitioned Parquet."""
+from __future__ import annotations
+
+import apache_beam as beam
+
+from pipelines.options import NewsbeamOptions, http_config_from_options
+from transforms.clean import CleanBoilerplate
+from transforms.dedup import Deduplicate, FilterSeen
+from transforms.entries import DistinctEntries
+from transforms.extract import ExtractArticles
+from transforms.feeds import ReadFeeds
+from transforms.fetch import FetchPages
+from transforms.language import DetectLanguage
+from transforms.metadata import ResolveMetadata
+from transforms.summary import CountArticles, CountRejects
+from transforms.write import WriteArticles, WriteRejects
+
+__all__ = ["IngestArticles", "build_batch"]
+
+
+class IngestArticles(beam.PTransform):
+    """FeedEntry -> StageResult(articles, rejects): every stage after reading feeds.
+
+    Shared by the batch and the streaming pipelines.
+    """
+
+    def __init__(self, options: NewsbeamOptions, run_id: str):
+        super().__init__()
+        self._options = options
+        self._run_id = run_id
+
+    def expand(self, entries):
+        o, run_id = self._options, self._run_id
+        dedup_args = {}
+        if o.near_duplicate_threshold is not None:
+            dedup_args["near_threshold"] = o.near_duplicate_threshold
+        fetched = (entries
+                   | "SkipSeen" >> FilterSeen(o.output)
+                   | "SpreadFetches" >> beam.Reshuffle()
+                   | "FetchPages" >> FetchPages(http_config_from_options(o), run_id))
+        extracted = fetched.good | "ExtractArticles" >> ExtractArticles(run_id)
+        resolved = extracted.good | "ResolveMetadata" >> ResolveMetadata(run_id)
+        cleaned = resolved.good | "CleanBoilerplate" >> CleanBoilerplate(run_id)
+        detected = cleaned.good | "DetectLanguage" >> DetectLanguage(run_id)
+        deduped = detected.good | "Deduplicate" >> Deduplicate(o.output, run_id, **dedup_args)
+        rejects = ((fetched.rejects, extracted.rejects, resolved.rejects, cleaned.rejects,
+                    detected.rejects, deduped.rejects)
+                   | "FlattenRejects" >> beam.Flatten())
+        return deduped.good, rejects
+
+
+def build_batch(pipeline: beam.Pipeline, feed_urls: list[str], run_id: str) -> None:
+    """Adds the batch ingest to `pipeline`: feeds -> stages -> Parquet sinks."""
+    o = pipeline.options.view_as(NewsbeamOptions)
+    feeds = (pipeline
+             | "FeedUrls" >> beam.Create(sorted(set(feed_urls)))
+             | "ReadFeeds" >> ReadFeeds(http_config_from_options(o), run_id))
+    entries = feeds.good | "DistinctEntries" >> DistinctEntries()
+    articles, rejects = entries | "Ingest" >> IngestArticles(o, run_id)
+    all_rejects = (feeds.rejects, rejects) | "AllRejects" >> beam.Flatten()
+    _ = articles | "WriteArticles" >> WriteArticles(
+        o.output, run_id, o.target_file_bytes, o.row_group_bytes)
+    _ = articles | "Summary" >> CountArticles()
+    _ = all_rejects | "RejectSummary" >> CountRejects()
+    _ = all_rejects | "WriteRejects" >> WriteRejects(
+        o.output, run_id, o.target_file_bytes, o.row_group_bytes)

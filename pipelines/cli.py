@@ -1,0 +1,43 @@
+"""The `newsbeam` command: ingest | stream | demo | report | runs | compact."""
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from typing import Optional
+
+__all__ = ["main"]
+
+COMMANDS = {
+    "ingest": ("pipelines.ingest", "Batch: read feeds once, write Parquet, exit."),
+    "stream": ("pipelines.stream", "Streaming: poll feeds continuously, write windowed Parquet."),
+    "demo": ("pipelines.demo", "Serve the built-in example site on 127.0.0.1 and ingest it."),
+    "report": ("pipelines.report", "Write a self-contained HTML report of a dataset."),
+    "runs": ("pipelines.runs", "List the runs recorded in a dataset."),
+    "compact": ("pipelines.compact", "Merge small Parquet files of a dataset, atomically."),
+}
+
+_USAGE = "usage: newsbeam {%s} [options]\n\n" % ",".join(COMMANDS) + "\n".join(
+    f"  {name:<8} {help_}" for name, (_, help_) in COMMANDS.items()) + (
+    "\n\n`newsbeam COMMAND --help` documents the flags of each command.")
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"newsbeam: unknown command {command!r}\n\n{_USAGE}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    module = importlib.import_module(COMMANDS[command][0])
+    if any(a in ("-h", "--help") for a in rest) and hasattr(module, "build_arg_parser"):
+        module.build_arg_parser().print_help()
+        return 0
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
