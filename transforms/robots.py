@@ -14,7 +14,7 @@ from collections import OrderedDict
 from typing import Callable, Optional
 from urllib.parse import urlsplit
 
-__all__ = ["ROBOTS_MAX_BYTES", "RobotsRules", "rules_from_response", "RobotsCache", "robots_url"]
+__all__ = ["ROBOTS_MAX_BYTES", "RobotsRules", "crawl_delay_for", "rules_from_response", "RobotsCache", "robots_url"]
 
 ROBOTS_MAX_BYTES = 512 * 1024
 
@@ -22,18 +22,54 @@ ROBOTS_MAX_BYTES = 512 * 1024
 class RobotsRules:
     """The rules of one host: `allowed(url)` and `crawl_delay`."""
 
-    def __init__(self, parser: urllib.robotparser.RobotFileParser, agent: str, outcome: str):
+    def __init__(self, parser: urllib.robotparser.RobotFileParser, agent: str, outcome: str,
+                 crawl_delay: Optional[float] = None):
         self._parser = parser
         self._agent = agent
         self.outcome = outcome  # "parsed", "missing" or "unreachable"
-        delay = parser.crawl_delay(agent)
-        if delay is None:
+        if crawl_delay is None:
             rate = parser.request_rate(agent)
-            delay = rate.seconds / rate.requests if rate and rate.requests else None
-        self.crawl_delay: Optional[float] = float(delay) if delay is not None else None
+            crawl_delay = rate.seconds / rate.requests if rate and rate.requests else None
+        self.crawl_delay: Optional[float] = crawl_delay
 
     def allowed(self, url: str) -> bool:
         return self._parser.can_fetch(self._agent, url)
+
+
+def crawl_delay_for(lines: list[str], agent: str) -> Optional[float]:
+    """The Crawl-delay of the group for `agent` (else the `*` group), decimals allowed.
+
+    urllib.robotparser only reads whole seconds, so the value is read here.
+    """
+    agent = agent.lower()
+    delays: dict[str, float] = {}
+    group: list[str] = []
+    in_header = False
+    for raw in lines:
+        line = raw.split("#", 1)[0].strip()
+        if ":" not in line:
+            continue
+        field, value = (part.strip() for part in line.split(":", 1))
+        field = field.lower()
+        if field == "user-agent":
+            if not in_header:
+                group = []
+            group.append(value.lower())
+            in_header = True
+            continue
+        in_header = False
+        if field == "crawl-delay":
+            try:
+                delay = float(value)
+            except ValueError:
+                continue
+            if delay >= 0 and delay == delay and delay != float("inf"):
+                for name in group:
+                    delays.setdefault(name, delay)
+    for name, delay in delays.items():
+        if name != "*" and name in agent:
+            return delay
+    return delays.get("*")
 
 
 def rules_from_response(status: Optional[int], body: bytes, agent: str) -> RobotsRules:
@@ -47,8 +83,9 @@ def rules_from_response(status: Optional[int], body: bytes, agent: str) -> Robot
     parser = urllib.robotparser.RobotFileParser()
     if status is not None and 200 <= status < 300:
         text = body[:ROBOTS_MAX_BYTES].decode("utf-8", errors="replace").lstrip("\ufeff")
-        parser.parse(text.splitlines())
-        outcome = "parsed"
+        lines = text.splitlines()
+        parser.parse(lines)
+        return RobotsRules(parser, agent, "parsed", crawl_delay_for(lines, agent))
     elif status is not None and 400 <= status < 500:
         parser.allow_all = True
         parser.modified()
