@@ -1,0 +1,373 @@
+"""Measures the metadata and language stages against the shared evaluation data.
+
+Prints one table: per dataset and field, the accuracy of trafilatura's metadata
+alone next to ours (`transforms.metadata.resolve_metadata`,
+`transforms.language.detect_language`). Pages go through the pipeline's own
+extraction path (`transforms.extract.extract_document`); the parsed inputs are
+cached under `.cache/eval_metadata/` (keyed by the extraction code) so reruns
+only measure resolution. The definitions of every score are in docs/metadata.md.
+
+Usage:
+  python scripts/eval_metadata.py [--eval-dir ../shared/eval] [--jobs 2]
+      [--datasets fundus,trafilatura-eval,mediacloud-metadata,lingua-langid]
+      [--lingua-per-language 100] [--show-errors FIELD] [--refresh]
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import hashlib
+import importlib.util
+import multiprocessing
+import os
+import pickle
+import re
+import sys
+import unicodedata
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from schemas.records import Article  # noqa: E402
+
+CACHE = REPO / ".cache" / "eval_metadata"
+DATASETS = ("fundus", "trafilatura-eval", "mediacloud-metadata", "lingua-langid")
+SAMPLE_CHARS = 400  # the "bounded sample" of the language rows: a short excerpt
+
+
+# ---------------------------------------------------------------- loading
+
+def _eval_dir(arg: Optional[str]) -> Path:
+    path = Path(arg or os.environ.get("NEWSBEAM_EVAL_DIR") or REPO.parent / "shared" / "eval")
+    if not path.is_dir():
+        sys.exit(f"evaluation data not found at {path} (set NEWSBEAM_EVAL_DIR)")
+    return path
+
+
+def _loader(eval_dir: Path, name: str):
+    spec = importlib.util.spec_from_file_location(f"eval_{name.replace('-', '_')}",
+                                                  eval_dir / name / "load.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.load
+
+
+def _code_key() -> str:
+    digest = hashlib.sha256()
+    for name in ("transforms/extract.py", "transforms/page_meta.py"):
+        digest.update((REPO / name).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+_KEEP = ("id", "url", "expected_title", "expected_authors", "expected_date", "language",
+         "kind", "publisher")
+
+
+def _extract(item: dict) -> dict:
+    from transforms.extract import extract_document
+    doc = extract_document(item["html"], item["url"])
+    out = {k: item.get(k) for k in _KEEP}
+    out.update(text=doc.text, page_meta=doc.page_meta, extracted_meta=doc.extracted_meta)
+    return out
+
+
+def _wanted(name: str, item: dict) -> bool:
+    if name == "trafilatura-eval":
+        return any(item.get(k) is not None
+                   for k in ("expected_title", "expected_authors", "expected_date"))
+    return True
+
+
+def prepared(eval_dir: Path, name: str, jobs: int, refresh: bool) -> list[dict]:
+    """The dataset's pages run through extraction, cached by code version."""
+    path = CACHE / f"{name}-{_code_key()}.pkl"
+    if path.exists() and not refresh:
+        return pickle.loads(path.read_bytes())
+    items = [i for i in _loader(eval_dir, name)() if _wanted(name, i)]
+    print(f"extracting {len(items)} pages of {name} ...", file=sys.stderr)
+    with multiprocessing.get_context("spawn").Pool(max(1, min(jobs, 2))) as pool:
+        rows = pool.map(_extract, items, chunksize=8)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(rows))
+    return rows
+
+
+# ---------------------------------------------------------------- comparisons
+
+def norm_title(value: Optional[str]) -> str:
+    """Normalised title (transforms.titles.normalise_title): NFKC, casefolded,
+    double quotes and invisible characters dropped, apostrophes and dashes
+    unified, whitespace collapsed, trailing punctuation dropped."""
+    from transforms.titles import normalise_title
+    return normalise_title(value)
+
+
+def norm_name(value: str) -> str:
+    value = unicodedata.normalize("NFKC", value).replace("’", "'")
+    return re.sub(r"\s+", " ", value).strip().casefold()
+
+
+def set_f1(predicted: Iterable[str], expected: Iterable[str]) -> float:
+    p = {norm_name(x) for x in predicted if x and x.strip()}
+    e = {norm_name(x) for x in expected if x and x.strip()}
+    if not p and not e:
+        return 1.0
+    if not p or not e:
+        return 0.0
+    hit = len(p & e)
+    if not hit:
+        return 0.0
+    precision, recall = hit / len(p), hit / len(e)
+    return 2 * precision * recall / (precision + recall)
+
+
+def _parse_expected_date(value: Any) -> tuple[Optional[dt.date], Optional[dt.tzinfo]]:
+    if not value:
+        return None, None
+    text = str(value).strip()
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            return dt.date.fromisoformat(text[:10]), None
+        except ValueError:
+            return None, None
+    return parsed.date(), parsed.tzinfo
+
+
+def same_day(ours: Optional[dt.datetime], expected: Any) -> bool:
+    """Exact-day match: our UTC instant seen in the expected value's own offset
+    (UTC when the expected value is a bare date)."""
+    day, tz = _parse_expected_date(expected)
+    if day is None or ours is None:
+        return day is None and ours is None
+    return ours.astimezone(tz or dt.timezone.utc).date() == day
+
+
+def same_day_str(theirs: Optional[str], expected: Any) -> bool:
+    """Exact-day match of a bare 'YYYY-MM-DD' (trafilatura) against the expected
+    value's own local day."""
+    day, _ = _parse_expected_date(expected)
+    if day is None or not theirs:
+        return day is None and not theirs
+    return str(theirs)[:10] == day.isoformat()
+
+
+def _lang(code: Optional[str]) -> Optional[str]:
+    if not code:
+        return None
+    code = code.strip().lower().replace("_", "-").split("-")[0]
+    return {"iw": "he", "in": "id", "ji": "yi", "nb": "no", "nn": "no"}.get(code, code)
+
+
+# ---------------------------------------------------------------- resolution
+
+def _article(row: dict) -> Article:
+    return Article(url=row["url"], feed_url=None,
+                   fetched_at=dt.datetime.now(dt.timezone.utc), text=row["text"],
+                   entry=None, page_meta=row["page_meta"], extracted_meta=row["extracted_meta"])
+
+
+_NEWSROOM = re.compile(r"redaktion|rédaction|redaction|redacción|redazione|staff|newsroom|"
+                       r"\bdesk\b|\bteam\b|editors?\b", re.I)
+
+
+def _credit_key(value: str) -> str:
+    """A credit with agency names canonicalised ('Deutsche Presse-Agentur' -> 'dpa')."""
+    from transforms.authors import agency_name
+    return agency_name(value) or value
+
+
+def _person_credits(row: dict, credits: list[str]) -> list[str]:
+    """The credits that name persons: not an agency, not the site (its og:site_name,
+    JSON-LD publisher or host), not a newsroom ('Redaktion', 'staff', 'team')."""
+    from transforms.authors import agency_name
+    from transforms.titles import is_site_name, site_keys
+    page = row["page_meta"]
+    names = [page.get("og_site_name"), row["extracted_meta"].get("sitename")]
+    for item in page.get("jsonld") or []:
+        pub = item.get("publisher")
+        if isinstance(pub, dict) and isinstance(pub.get("name"), str):
+            names.append(pub["name"])
+    keys = site_keys([n for n in names if n], row["url"])
+    return [c for c in credits if c and not agency_name(c) and not is_site_name(c, keys)
+            and not _NEWSROOM.search(c)]
+
+
+def _trafilatura_authors(meta: dict) -> list[str]:
+    raw = meta.get("author") or ""
+    return [x.strip() for x in re.split(r";|\|", raw) if x.strip()]
+
+
+class Table:
+    def __init__(self):
+        self.rows: list[tuple[str, str, int, float, float, str]] = []
+
+    def add(self, dataset: str, field: str, n: int, baseline: float, ours: float, metric: str):
+        self.rows.append((dataset, field, n, baseline, ours, metric))
+
+    def print(self):
+        head = ("dataset", "field", "n", "trafilatura", "newsbeam", "metric")
+        widths = [max(len(str(r[i])) if i not in (3, 4) else 6 for r in self.rows + [head])
+                  for i in range(6)]
+        fmt = "  ".join(f"{{:<{w}}}" if i in (0, 1, 5) else f"{{:>{w}}}" for i, w in enumerate(widths))
+        print(fmt.format(*head))
+        print("  ".join("-" * w for w in widths))
+        for d, f, n, b, o, m in self.rows:
+            b_text = "-" if b != b else f"{b:.3f}"
+            print(fmt.format(d, f, n, b_text, f"{o:.3f}", m))
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+def _errors(show: Optional[str], field: str, row: dict, ours: Any, theirs: Any, expected: Any):
+    if show == field:
+        print(f"[{field}] {row['id']}\n   expected: {expected!r}\n   ours:     {ours!r}"
+              f"\n   trafil.:  {theirs!r}", file=sys.stderr)
+
+
+def eval_pages(name: str, rows: list[dict], table: Table, show: Optional[str],
+               fields: tuple[str, ...]) -> None:
+    from transforms.metadata import resolve_metadata
+    scores: dict[str, list[tuple[float, float]]] = collections.defaultdict(list)
+    for row in rows:
+        meta = row["extracted_meta"]
+        article = resolve_metadata(_article(row))
+        if "title" in fields and row.get("expected_title") is not None:
+            t = norm_title(meta.get("title")) == norm_title(row["expected_title"])
+            o = norm_title(article.title) == norm_title(row["expected_title"])
+            scores["title"].append((t, o))
+            if not o:
+                _errors(show, "title", row, article.title, meta.get("title"), row["expected_title"])
+        if "authors" in fields and row.get("expected_authors") is not None:
+            expected = [_credit_key(x) for x in row["expected_authors"]]
+            theirs = [_credit_key(x) for x in _trafilatura_authors(meta)]
+            ours = article.authors + article.agencies
+            t, o = set_f1(theirs, expected), set_f1(ours, expected)
+            scores["authors"].append((t, o))
+            persons = _person_credits(row, row["expected_authors"])
+            scores["authors_persons"].append((set_f1(_person_credits(row, theirs), persons),
+                                              set_f1(article.authors, persons)))
+            if o < 1:
+                _errors(show, "authors", row, (article.authors, article.agencies),
+                        meta.get("author"), row["expected_authors"])
+        if "date" in fields and (row.get("expected_date") is not None
+                                 and (name != "mediacloud-metadata"
+                                      or row.get("kind") == "publication_date")):
+            t = same_day_str(meta.get("date"), row["expected_date"])
+            o = same_day(article.published_at, row["expected_date"])
+            scores["date"].append((t, o))
+            if not o:
+                _errors(show, "date", row, article.published_at, meta.get("date"),
+                        row["expected_date"])
+    metrics = {"title": "normalised exact match",
+               "authors": "set F1 of authors+agencies vs all credits",
+               "authors_persons": "set F1 of authors vs person credits",
+               "date": "exact day"}
+    for field in fields + (("authors_persons",) if "authors" in fields else ()):
+        pairs = scores.get(field, [])
+        table.add(name, field, len(pairs), _mean([float(a) for a, _ in pairs]),
+                  _mean([float(b) for _, b in pairs]), metrics[field])
+
+
+def _language_rows(name: str, rows: list[dict], expected_of: Callable[[dict], Optional[str]],
+                   table: Table, show: Optional[str], label: str, hints: bool) -> None:
+    from transforms.language import detect_language
+    sample, full, base = [], [], []
+    for row in rows:
+        expected = _lang(expected_of(row))
+        if not expected or not row.get("text"):
+            continue
+        html_lang = row["page_meta"].get("html_lang") if hints else None
+        full_lang, _ = detect_language(row["text"], html_lang=html_lang, max_chars=10 ** 9)
+        sample_lang, _ = detect_language(row["text"][:SAMPLE_CHARS], html_lang=html_lang)
+        theirs = _lang(row["extracted_meta"].get("language"))
+        full.append(full_lang == expected)
+        sample.append(sample_lang == expected)
+        base.append(theirs == expected)
+        if full_lang != expected:
+            _errors(show, "language", row, full_lang, theirs, expected)
+    table.add(name, f"language{label}, sample {SAMPLE_CHARS} chars", len(sample),
+              _mean(base), _mean(sample), "accuracy")
+    table.add(name, f"language{label}, full text", len(full), _mean(base), _mean(full),
+              "accuracy")
+
+
+def eval_lingua(eval_dir: Path, per_language: int, table: Table) -> None:
+    from langdetect import DetectorFactory, detect_langs
+    from langdetect.lang_detect_exception import LangDetectException
+    DetectorFactory.seed = 0
+    load = _loader(eval_dir, "lingua-langid")
+    seen: collections.Counter = collections.Counter()
+    ours, base, supported = [], [], []
+    from transforms.language import detect_language, supported_languages
+    langs = supported_languages()
+    for item in load(kind="sentences"):
+        lang = item["language"]
+        if seen[lang] >= per_language:
+            continue
+        seen[lang] += 1
+        predicted, _ = detect_language(item["text"])
+        try:
+            plain = detect_langs(item["text"])[0].lang
+        except LangDetectException:
+            plain = "und"
+        ok_o, ok_b = _lang(predicted) == lang, _lang(plain) == lang
+        ours.append(ok_o)
+        base.append(ok_b)
+        if lang in langs:
+            supported.append((ok_b, ok_o))
+    table.add("lingua-langid", f"language, sentences ({len(seen)} langs)", len(ours),
+              _mean(base), _mean(ours), "accuracy; baseline langdetect alone")
+    table.add("lingua-langid", f"language, sentences (langdetect's {len({l for l in seen if l in langs})})",
+              len(supported), _mean([a for a, _ in supported]), _mean([b for _, b in supported]),
+              "accuracy; baseline langdetect alone")
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--eval-dir")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--lingua-per-language", type=int, default=100)
+    parser.add_argument("--show-errors", choices=("title", "authors", "date", "language"))
+    parser.add_argument("--refresh", action="store_true")
+    args = parser.parse_args(argv)
+    eval_dir = _eval_dir(args.eval_dir)
+    wanted = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    table = Table()
+    fundus_rows = None
+    if "fundus" in wanted:
+        fundus_rows = prepared(eval_dir, "fundus", args.jobs, args.refresh)
+        eval_pages("fundus", fundus_rows, table, args.show_errors, ("title", "authors", "date"))
+    if "trafilatura-eval" in wanted:
+        rows = prepared(eval_dir, "trafilatura-eval", args.jobs, args.refresh)
+        eval_pages("trafilatura-eval", rows, table, args.show_errors, ("title", "authors", "date"))
+    if "mediacloud-metadata" in wanted:
+        rows = prepared(eval_dir, "mediacloud-metadata", args.jobs, args.refresh)
+        eval_pages("mediacloud-metadata", [r for r in rows if r["kind"] == "title"], table,
+                   args.show_errors, ("title",))
+        eval_pages("mediacloud-metadata", [r for r in rows if r["kind"] == "publication_date"],
+                   table, args.show_errors, ("date",))
+        _language_rows("mediacloud-metadata",
+                       [r for r in rows if r["kind"].startswith("language")],
+                       lambda r: r["language"], table, args.show_errors, "", hints=True)
+    if "lingua-langid" in wanted:
+        eval_lingua(eval_dir, args.lingua_per_language, table)
+        if fundus_rows is None:
+            fundus_rows = prepared(eval_dir, "fundus", args.jobs, args.refresh)
+        _language_rows("fundus", fundus_rows, lambda r: r["language"], table,
+                       args.show_errors, " (no hints)", hints=False)
+        _language_rows("fundus", fundus_rows, lambda r: r["language"], table,
+                       args.show_errors, " (html lang hint)", hints=True)
+    table.print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,317 @@
+"""Authors: person names from every credit on the page, never a site or an agency.
+
+Credits come from JSON-LD, meta tags, bylines, the feed and contributor lines in
+the text (`X et Y ont contribué à ce rapport`, `Reporting by`, `Mit Material
+von`, ...). Each credit is split into names, and each name is classified: an
+agency (AFP, Reuters, dpa, ... from `agencies.json`) goes to `agencies`; a site
+name, a newsroom (`La rédaction`, `Redaktion`, `Staff`) or anything that does
+not look like a person's name is dropped; the rest is normalised and
+de-duplicated.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import re
+import unicodedata
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence
+
+from transforms.titles import is_site_name
+
+__all__ = ["Credits", "agency_name", "split_credit", "classify_credit", "person_names",
+           "jsonld_credits", "contributor_credits", "signature_credits", "resolve_authors", "normalise_person"]
+
+_DATA = Path(__file__).with_name("agencies.json")
+_WS = re.compile(r"\s+")
+_PREFIX = re.compile(
+    r"^(?:(?:text|texte|textes|texto|testo|tekst|autor(?:in|en)?|auteur(?:e|s)?|author(?:s)?|"
+    r"autore|reporting|report|reportage|written|posted|published|story|words|"
+    r"ein\s+(?:kommentar|gastbeitrag|beitrag|interview|essay)|eine\s+(?:analyse|kolumne|glosse)|"
+    r"analyse|kommentar|commentaire|chronique|tribune|interview|par|by|von|vom|por|door|"
+    r"av|af|от|автор|written\s+by|reported\s+by|posted\s+by|edited\s+by|"
+    r"with|avec|mit|con|com)\b\s*[:.\-–—]?\s*)+", re.I)
+_EDITING = re.compile(r"\b(?:editing|edited|writing|compiled|additional reporting|graphics?|"
+                      r"photos?|fotos?|montage|bearbeitet|édité|édition|edición|redigiert|"
+                      r"übersetzt|translated|traduction|traducción)\b.*$", re.I | re.S)
+_SPLIT = re.compile(r"\s*(?:,|;|\||/|&|\+|·|•|\band\b|\bund\b|\bet\b|\by\b|\be\b|\ben\b|"
+                    r"\boch\b|\bog\b|\bi\b|\bund\b|\bsowie\b|\bplus\b|\bwith\b|\bmit\b|\bavec\b|"
+                    r"\bcon\b|\bи\b|\bта\b|\bі\b|、|，|\s{2,})\s*", re.I)
+_PAREN = re.compile(r"\(([^()]{1,40})\)|\[([^\[\]]{1,40})\]")
+_EMAIL = re.compile(r"\S+@\S+|https?://\S+|www\.\S+|@\w+")
+_DIGIT = re.compile(r"\d")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+_TRAILING = re.compile(r"\s*[,|–—-]\s*(?:correspondent|correspondant|korrespondent|editor|"
+                       r"redakteur(?:in)?|reporter|journalist(?:e|in)?|chef|senior|staff|"
+                       r"special|envoy|envoyé|in\s+\w+|à\s+\w+|aus\s+\w+|en\s+\w+).*$", re.I)
+_ROLE_CJK = re.compile(r"\s*(?:기자|특파원|통신원|논설위원|선임기자|記者|特派員|編集委員|論説委員|"
+                       r"外\s*\d+\s*名|외\s*\d+\s*명).*$")
+_MID_BY = re.compile(r"^.{1,40}?\s(?:Von|By|Par|Por|Door)\s+(?=[A-ZÀ-ÖØ-Þ])")
+_NAME_PARTICLES = {"van", "von", "der", "den", "de", "del", "della", "di", "da", "dos", "das",
+                   "du", "la", "le", "ter", "ten", "zu", "y", "al", "el", "bin", "ben", "ibn", "st"}
+
+
+@functools.lru_cache(maxsize=1)
+def _data() -> tuple[dict[str, str], frozenset[str], frozenset[str]]:
+    raw = json.loads(_DATA.read_text(encoding="utf-8"))
+    aliases = {}
+    for name, names in raw["agencies"].items():
+        aliases[name.casefold()] = name
+        for alias in names:
+            aliases[alias.casefold()] = name
+    return (aliases, frozenset(x.casefold() for x in raw["not_persons"]),
+            frozenset(x.casefold() for x in raw["not_person_words"]))
+
+
+def _clean(value: str) -> str:
+    value = unicodedata.normalize("NFKC", value).replace("\u00ad", "")
+    return _WS.sub(" ", value).strip(" \t\n,;:.|–—-•·*\"'«»“”‘’()[]")
+
+
+def agency_name(value: str) -> Optional[str]:
+    """The canonical agency a credit names ('afp' -> 'AFP'), or None."""
+    key = _clean(value).casefold()
+    key = re.sub(r"^(?:©|\(c\)|copyright|quelle|source|sources|fuente|fonte|bron|agence|"
+                 r"agentur|agency)\s*[:\s]\s*", "", key).strip(" .:")
+    return _data()[0].get(key)
+
+
+@functools.lru_cache(maxsize=1)
+def _agency_pattern() -> re.Pattern:
+    aliases = sorted(_data()[0], key=len, reverse=True)
+    return re.compile(r"(?<![\w-])(" + "|".join(re.escape(a) for a in aliases) + r")(?![\w-])", re.I)
+
+
+def normalise_person(name: str) -> str:
+    """A person's name tidied: spacing, NFC, ALL-CAPS words recased ('ANNA FINK' -> 'Anna Fink')."""
+    name = _clean(name)
+    letters = [c for c in name if c.isalpha()]
+    if letters and all(c.isupper() for c in letters if c.isalpha()) and not _CJK.search(name):
+        name = " ".join(w.capitalize() if len(w) > 1 else w for w in name.split(" "))
+        name = re.sub(r"(?<=[-'’])(\w)", lambda m: m.group(1).upper(), name)
+    return unicodedata.normalize("NFC", name)
+
+
+def _looks_like_person(name: str, site_keys: set[str]) -> bool:
+    _, not_persons, not_words = _data()
+    key = name.casefold()
+    if not name or key in not_persons or _DIGIT.search(name) or _EMAIL.search(name):
+        return False
+    if site_keys and is_site_name(name, site_keys):
+        return False
+    words = name.split()
+    if _CJK.search(name):
+        return 2 <= len(name.replace(" ", "")) <= 12 and len(words) <= 4
+    if not 2 <= len(words) <= 5 or len(name) > 60:
+        return False
+    if any(w.casefold().strip(".") in not_words for w in words):
+        return False
+    if any(ch in name for ch in "!?:;=<>{}#%/\\|@©®™"):
+        return False
+    capitalised = [w for w in words if w[:1].isupper() or w.casefold() in _NAME_PARTICLES]
+    if len(capitalised) != len(words):
+        return False
+    return sum(1 for w in words if w[:1].isupper()) >= 2 or len(words) == 2
+
+
+def split_credit(credit: str) -> list[str]:
+    """A credit line split into name-sized pieces ('By A and B, AFP' -> ['A', 'B', 'AFP'])."""
+    credit = _clean(_EMAIL.sub(" ", credit or ""))
+    credit = _EDITING.sub("", credit)
+    pieces: list[str] = []
+    for m in _PAREN.finditer(credit):
+        pieces.extend(p for p in (m.group(1), m.group(2)) if p)
+    credit = _PAREN.sub(" ", credit)
+    credit = _MID_BY.sub("", credit)
+    for piece in _SPLIT.split(credit):
+        piece = _ROLE_CJK.sub("", _TRAILING.sub("", _PREFIX.sub("", _clean(piece))))
+        piece = _clean(piece)
+        if piece:
+            pieces.append(piece)
+    return pieces
+
+
+def classify_credit(piece: str, site_keys: set[str]) -> tuple[str, Optional[str]]:
+    """('agency', 'AFP') | ('person', 'Anna Fink') | ('other', None) for one piece."""
+    agency = agency_name(piece)
+    if agency:
+        return "agency", agency
+    name = normalise_person(piece)
+    if _looks_like_person(name, site_keys):
+        return "person", name
+    return "other", None
+
+
+class Credits:
+    """Persons and agencies gathered from one source, in order, without repeats."""
+
+    def __init__(self):
+        self.persons: list[str] = []
+        self.agencies: list[str] = []
+
+    def add_credit(self, credit: Optional[str], site_keys: set[str]) -> None:
+        if not credit or len(credit) > 300 or (_CJK.search(credit) and len(credit) > 40):
+            return
+        whole = agency_name(credit)
+        if whole:
+            self._add(self.agencies, whole)
+            return
+        for piece in split_credit(credit):
+            kind, value = classify_credit(piece, site_keys)
+            if kind == "person":
+                self._add(self.persons, value)
+            elif kind == "agency":
+                self._add(self.agencies, value)
+            else:
+                for agency in _agency_pattern().findall(piece):
+                    if agency.isupper() or len(agency) > 4:
+                        self._add(self.agencies, agency_name(agency))
+
+    def add_agency(self, value: str) -> None:
+        agency = agency_name(value)
+        if agency:
+            self._add(self.agencies, agency)
+
+    @staticmethod
+    def _add(values: list[str], value: Optional[str]) -> None:
+        if value and _name_key(value) not in {_name_key(v) for v in values}:
+            values.append(value)
+
+
+def _name_key(name: str) -> str:
+    value = unicodedata.normalize("NFKD", name.casefold())
+    return " ".join("".join(c for c in value if c.isalnum() or c == " ").split())
+
+
+def jsonld_credits(items: Sequence[dict], site_keys: set[str], key: str = "author") -> Credits:
+    """Credits from the `author` (or `creator`) of article-like JSON-LD items."""
+    credits = Credits()
+
+    def visit(node: Any, depth: int = 0) -> None:
+        if depth > 3 or node is None:
+            return
+        if isinstance(node, list):
+            for item in node:
+                visit(item, depth + 1)
+            return
+        if isinstance(node, str):
+            if not node.startswith(("http://", "https://")):
+                credits.add_credit(node, site_keys)
+            return
+        if not isinstance(node, dict):
+            return
+        types = node.get("@type")
+        types = [str(t).lower() for t in (types if isinstance(types, list) else [types]) if t]
+        name = node.get("name")
+        if isinstance(name, list):
+            name = " ".join(str(n) for n in name)
+        if not name and (node.get("givenName") or node.get("familyName")):
+            name = f"{node.get('givenName') or ''} {node.get('familyName') or ''}"
+        if not isinstance(name, str) or not name.strip():
+            return
+        if any("organization" in t or "organisation" in t for t in types):
+            credits.add_agency(name)
+            return
+        credits.add_credit(name, site_keys)
+
+    for item in items:
+        visit(item.get(key))
+    return credits
+
+
+_CONTRIBUTOR_LINES = [
+    # fr
+    re.compile(r"^(?P<names>[^.\n]{3,160}?)\s+(?:ont|a)\s+contribué\s+à\s+(?:ce|cet|cette)\s+"
+               r"(?:rapport|article|reportage|dépêche|papier|enquête)", re.I),
+    re.compile(r"^(?:avec|with|mit|con)\s+(?P<names>[^.\n]{2,80}?)\s*\.?$", re.I),
+    re.compile(r"^(?:(?:reportage|texte|article|propos recueillis)\s+(?:de|par)|par)\s*:?\s*"
+               r"(?P<names>[^.\n]{3,120}?)\s*\.?$", re.I),
+    # en
+    re.compile(r"^(?:\(?\s*)(?:additional\s+)?reporting\s+by\s+(?P<names>[^\n]{3,200}?)\s*"
+               r"(?:;|\.\s|\.$|\)|$)", re.I),
+    re.compile(r"^(?P<names>[^.\n]{3,160}?)\s+contributed\s+(?:reporting|to\s+this\s+"
+               r"(?:report|article|story))", re.I),
+    re.compile(r"^(?:written|reported)\s+by\s+(?P<names>[^.\n]{3,120}?)\s*\.?$", re.I),
+    re.compile(r"^by\s+(?P<names>[^.\n]{3,120}?)\s*\.?$", re.I),
+    # de
+    re.compile(r"^(?:mit\s+material\s+(?:von|der|des)|material\s+von|quelle\s*:|quellen\s*:)\s*"
+               r"(?P<names>[^\n]{2,120}?)\s*\.?$", re.I),
+    re.compile(r"^(?P<names>[^.\n]{3,160}?)\s+(?:hat|haben)\s+zu\s+diesem\s+(?:bericht|artikel)\s+"
+               r"beigetragen", re.I),
+    re.compile(r"^von\s+(?P<names>[^.\n]{3,120}?)\s*\.?$", re.I),
+    # es / it / pt
+    re.compile(r"^(?:con\s+información\s+de|con\s+informaci[oó]n\s+de|información\s+de|"
+               r"por|di|a\s+cura\s+di|com\s+informações\s+d[aeo]s?)\s+"
+               r"(?P<names>[^.\n]{2,120}?)\s*\.?$", re.I),
+    re.compile(r"^(?:source|sources|fuente|fonte|quelle)\s*:\s*(?P<names>[^\n]{2,80}?)\s*\.?$", re.I),
+]
+_LEAD_AGENCY = re.compile(r"^[^\n]{0,80}?\((?P<agency>[A-Za-zÀ-ÿ./ -]{2,30})\)\s*[–—-]")
+
+
+def contributor_credits(text: str, site_keys: set[str]) -> Credits:
+    """Credits from contributor lines at the start or end of the text."""
+    credits = Credits()
+    lines = [l.strip() for l in (text or "").splitlines() if l.strip()]
+    if not lines:
+        return credits
+    candidates = lines[:2] + lines[-6:] if len(lines) > 8 else lines
+    for line in candidates:
+        if len(line) > 300:
+            continue
+        for pattern in _CONTRIBUTOR_LINES:
+            m = pattern.search(line)
+            if m:
+                credits.add_credit(m.group("names"), site_keys)
+                break
+    m = _LEAD_AGENCY.search(lines[0])
+    if m:
+        for piece in re.split(r"[/,]", m.group("agency")):
+            credits.add_agency(piece)
+    return credits
+
+
+def signature_credits(text: str, site_keys: set[str]) -> Credits:
+    """A bare person's name as the last line of the text (a signature), if any."""
+    credits = Credits()
+    lines = [l.strip() for l in (text or "").splitlines() if l.strip()]
+    if len(lines) >= 3 and len(lines[-1]) <= 40 and not lines[-1].endswith((".", "!", "?", ":")):
+        name = normalise_person(lines[-1])
+        if len(name.split()) <= 4 and _looks_like_person(name, site_keys):
+            credits.persons.append(name)
+    return credits
+
+
+def person_names(credits: Iterable[Optional[str]], site_keys: set[str]) -> Credits:
+    """Credits from plain strings (meta tags, feed authors, bylines)."""
+    out = Credits()
+    for credit in credits:
+        out.add_credit(credit, site_keys)
+    return out
+
+
+def _drop_partial(names: list[str]) -> list[str]:
+    """Drops a one-word name when a fuller name contains it ('Fink', 'Anna Fink')."""
+    keys = [_name_key(n) for n in names]
+    out = []
+    for name, key in zip(names, keys):
+        if " " not in key and any(key in other.split() for other in keys if other != key):
+            continue
+        out.append(name)
+    return out
+
+
+def resolve_authors(sources: Sequence[tuple[str, Credits]]) -> tuple[list[str], list[str]]:
+    """(authors, agencies) from ranked sources.
+
+    Persons come from the best source that names any; a later source adds a
+    person only if an earlier source agrees with it (so related-article bylines
+    do not leak in). Agencies are the union over all sources.
+    """
+    authors: list[str] = []
+    agencies: list[str] = []
+    for _, credits in sources:
+        for agency in credits.agencies:
+            Credits._add(agencies, agency)
+        if not authors and credits.persons:
+            authors = list(credits.persons)
+    return _drop_partial(authors), agencies
