@@ -1,0 +1,310 @@
+"""Boilerplate cleaning: drop the site chrome that extraction leaves in the text.
+
+The text is taken line by line (one line = one paragraph). Each line is matched,
+on a normalised key (NFKC, casefolded, accents removed), against the rules of
+`boilerplate_rules.json`: a table of block kinds with patterns per language. So
+styled letters (mathematical bold, full-width) cannot hide boilerplate, while the
+kept lines keep their original characters. Besides the table, two rules use the
+article's metadata: a line equal to the title is a `repeated_headline`, and a
+line equal to the site name at the top or bottom is the `site_name`.
+
+Position matters: the table says where a rule applies (anywhere, in the top
+lines before the first prose paragraph, or in the bottom lines after the last
+one), and a line longer than a rule's `max_words` never matches it, so no prose
+paragraph is removed on a keyword alone. A related-links header also removes
+the short link titles that follow it, up to the next prose paragraph.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import re
+import unicodedata
+from pathlib import Path
+from typing import Iterable, Optional
+
+import apache_beam as beam
+
+from schemas.records import Article, Reject
+from transforms.common import REJECTS_TAG, ParDoWithRejects, StageResult, counter
+from transforms.quality import quality_flags, word_count
+
+__all__ = ["CleanResult", "Rule", "clean_text", "load_rules", "match_key", "CleanBoilerplate",
+           "RULES_PATH"]
+
+STAGE = "clean"
+RULES_PATH = Path(__file__).with_name("boilerplate_rules.json")
+# A prose line: this many words ending like a sentence, or PROSE_WORDS_ANY words.
+PROSE_WORDS = 8
+PROSE_WORDS_ANY = 25
+# A link title after a related-links header: at most this many words, not prose.
+LINK_TITLE_WORDS = 25
+LINK_LIST_MAX_LINES = 15
+
+_SENTENCE_END = re.compile(r"[.!?…:;\"'»”)。！？」』]\s*$")
+_FOLD = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'",
+                       "“": '"', "”": '"', "„": '"', "«": '"', "»": '"',
+                       "–": "-", "—": "-", "−": "-", "‐": "-", "‑": "-"})
+# Edge punctuation is stripped, except a leading "©" and enclosing brackets.
+_EDGE_PUNCT = re.compile(r"^[^\w©(\[]+|[^\w)\]]+$")
+_BRACKETED = re.compile(r"^[(\[](.*)[)\]]$")
+_TOKEN = re.compile(r"\w+")
+_TITLE_SEPARATORS = re.compile(r"\s+[|\-–—:»/·•]\s+")
+
+
+@dataclasses.dataclass
+class CleanResult:
+    """What the cleaner keeps, removes and warns about."""
+
+    text: str                      # kept paragraphs, original characters, joined by "\n"
+    removed_blocks: list[dict]     # [{"kind": "image_labels", "text": "Image 1 Image 2"}, ...]
+    quality_flags: list[str]       # e.g. ["mt_garbage"], ["short_text"], ["link_heavy"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """One row of the boilerplate table."""
+
+    kind: str
+    where: str                           # anywhere | top | bottom | edges
+    max_words: int
+    then: Optional[str]                  # "link_list" or None
+    patterns: tuple[tuple[str, tuple[str, ...]], ...]  # (language or "*", regexes)
+
+    def regex(self, languages: Optional[tuple[str, ...]]) -> Optional[re.Pattern]:
+        """The rule's patterns for these languages (None = all) as one regex."""
+        return _compile(self, languages)
+
+
+@functools.lru_cache(maxsize=None)
+def _compile(rule: Rule, languages: Optional[tuple[str, ...]]) -> Optional[re.Pattern]:
+    chosen = [p for lang, pats in rule.patterns
+              if languages is None or lang == "*" or lang in languages for p in pats]
+    if not chosen:
+        return None
+    return re.compile("|".join(f"(?:{p})" for p in chosen))
+
+
+@functools.lru_cache(maxsize=4)
+def load_rules(path: str | Path = RULES_PATH) -> tuple[Rule, ...]:
+    """The rules of a boilerplate table file, in file order."""
+    table = json.loads(Path(path).read_text(encoding="utf-8"))
+    rules = []
+    for row in table["rules"]:
+        patterns = tuple((lang, tuple(pats)) for lang, pats in row["patterns"].items())
+        for _, pats in patterns:
+            for p in pats:
+                re.compile(p)  # fail early on a bad pattern
+        rules.append(Rule(kind=row["kind"], where=row.get("where", "anywhere"),
+                          max_words=int(row.get("max_words", 10)), then=row.get("then"),
+                          patterns=patterns))
+    return tuple(rules)
+
+
+def match_key(line: str) -> str:
+    """The form rules match on: NFKC, casefolded, accents removed, punctuation folded."""
+    text = unicodedata.normalize("NFKC", line).casefold().translate(_FOLD)
+    text = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+    return _EDGE_PUNCT.sub("", " ".join(text.split()))
+
+
+def _token_key(text: str) -> str:
+    return " ".join(_TOKEN.findall(match_key(text)))
+
+
+def _title_keys(title: Optional[str]) -> set[str]:
+    """The title and, when it has separators, its parts of four words or more."""
+    if not title:
+        return set()
+    keys = {_token_key(title)}
+    for part in _TITLE_SEPARATORS.split(title):
+        key = _token_key(part)
+        if len(key.split()) >= 4:
+            keys.add(key)
+    return {k for k in keys if k}
+
+
+def _doubled(key: str) -> bool:
+    """True for a line made of the same text twice, such as a link title and its alt text."""
+    words = key.split()
+    half = len(words) // 2
+    return half >= 3 and len(words) % 2 == 0 and words[:half] == words[half:]
+
+
+def _is_prose(line: str, words: int) -> bool:
+    return words >= PROSE_WORDS_ANY or (words >= PROSE_WORDS and bool(_SENTENCE_END.search(line)))
+
+
+def _languages(language: Optional[str]) -> Optional[tuple[str, ...]]:
+    """Rule languages to try: the hint plus English (common in site chrome), or all."""
+    if not language:
+        return None
+    lang = language.split("-")[0].lower()
+    return (lang, "en")
+
+
+class _Lines:
+    """The lines of a text with what the rules need to know about each."""
+
+    def __init__(self, text: str):
+        self.lines = [line.strip() for line in text.splitlines() if line.strip()]
+        nfkc = [unicodedata.normalize("NFKC", line) for line in self.lines]
+        self.keys = [match_key(line) for line in self.lines]
+        self.words = [word_count(line) for line in nfkc]
+        self.prose = [_is_prose(line, n) for line, n in zip(nfkc, self.words)]
+        self.kinds: list[Optional[str]] = [None] * len(self.lines)
+
+    def region(self) -> tuple[int, int]:
+        """(first, last) index of a kept prose line; (len, -1) when there is none."""
+        kept = [i for i, k in enumerate(self.kinds) if k is None and self.prose[i]]
+        return (kept[0], kept[-1]) if kept else (len(self.lines), -1)
+
+
+def _matches(rule: Rule, key: str, words: int, languages) -> bool:
+    if words > rule.max_words:
+        return False
+    regex = rule.regex(languages)
+    if not regex:
+        return False
+    if regex.fullmatch(key):
+        return True
+    inner = _BRACKETED.match(key)  # "(Photo: AFP)" also matches as "photo: afp"
+    return bool(inner and regex.fullmatch(match_key(inner.group(1))))
+
+
+def _apply_rules(lines: _Lines, rules: Iterable[Rule], languages, wheres: set[str],
+                 top: int, bottom: int) -> None:
+    for i in range(len(lines.lines)):
+        if lines.kinds[i] is not None:
+            continue
+        for rule in rules:
+            if rule.where not in wheres or not _in_region(rule.where, i, top, bottom):
+                continue
+            if _matches(rule, lines.keys[i], lines.words[i], languages):
+                lines.kinds[i] = rule.kind
+                if rule.then == "link_list":
+                    _take_link_list(lines, i, rule.kind, rules, languages)
+                break
+
+
+def _in_region(where: str, i: int, top: int, bottom: int) -> bool:
+    if where == "top":
+        return i < top
+    if where == "bottom":
+        return i > bottom
+    if where == "edges":
+        return i < top or i > bottom
+    return True
+
+
+def _take_link_list(lines: _Lines, header: int, kind: str, rules, languages) -> None:
+    """Marks the link titles after a related-links header, up to the next prose line."""
+    for j in range(header + 1, min(len(lines.lines), header + 1 + LINK_LIST_MAX_LINES)):
+        if lines.kinds[j] is not None:
+            continue
+        if lines.prose[j] or lines.words[j] > LINK_TITLE_WORDS:
+            break
+        lines.kinds[j] = next((r.kind for r in rules if r.where == "anywhere"
+                               and _matches(r, lines.keys[j], lines.words[j], languages)), kind)
+
+
+def _removed_blocks(lines: _Lines) -> list[dict]:
+    """Consecutive removed lines of one kind, as one block each."""
+    blocks: list[dict] = []
+    previous = None
+    for line, kind in zip(lines.lines, lines.kinds):
+        if kind is not None and kind == previous:
+            blocks[-1]["text"] += "\n" + line
+        elif kind is not None:
+            blocks.append({"kind": kind, "text": line})
+        previous = kind
+    return blocks
+
+
+def clean_text(text: str, *, title: Optional[str] = None, site_name: Optional[str] = None,
+               language: Optional[str] = None, rules: Optional[tuple[Rule, ...]] = None
+               ) -> CleanResult:
+    """Removes boilerplate lines from extracted text and flags doubtful text.
+
+    Args:
+        text: extracted main text, one paragraph per line.
+        title: the article's headline; lines equal to it are removed.
+        site_name: the publisher's name; a line equal to it is removed at the top/bottom.
+        language: ISO 639-1 hint; None tries every language's rules.
+        rules: a rule table (default: `boilerplate_rules.json`).
+
+    Returns:
+        CleanResult with the kept lines joined by "\\n", the removed blocks and
+        the quality flags of the kept text.
+    """
+    rules = load_rules() if rules is None else rules
+    languages = _languages(language)
+    lines = _Lines(text or "")
+    titles = _title_keys(title)
+    site = _token_key(site_name) if site_name else ""
+    for i, line in enumerate(lines.lines):
+        key = _token_key(line)
+        if titles and key in titles:
+            lines.kinds[i] = "repeated_headline"
+        elif _doubled(key):
+            lines.kinds[i] = "related_links"  # a link card: its title twice on one line
+    _apply_rules(lines, rules, languages, {"anywhere"}, 0, 0)
+    top, bottom = lines.region()
+    for i, line in enumerate(lines.lines):
+        if lines.kinds[i] is None and site and (i < top or i > bottom) and _token_key(line) == site:
+            lines.kinds[i] = "site_name"
+    _apply_rules(lines, rules, languages, {"top", "bottom", "edges"}, top, bottom)
+    for i in range(bottom + 1, len(lines.lines)):
+        if lines.kinds[i] is None and not lines.keys[i]:
+            lines.kinds[i] = "trailing_links"  # a lone symbol such as "+" or "→"
+    kept = "\n".join(line for line, kind in zip(lines.lines, lines.kinds) if kind is None)
+    return CleanResult(text=kept, removed_blocks=_removed_blocks(lines),
+                       quality_flags=quality_flags(kept) if kept else [])
+
+
+class _CleanDoFn(beam.DoFn):
+    def __init__(self, run_id: Optional[str]):
+        self._run_id = run_id
+
+    def setup(self):
+        self._rules = load_rules()
+        self._cleaned = counter(STAGE, "cleaned")
+        self._empty = counter(STAGE, "empty_text")
+        self._blocks = counter(STAGE, "removed_blocks")
+        self._flagged = counter(STAGE, "flagged")
+
+    def process(self, article: Article) -> Iterable:
+        result = clean_text(article.text, title=article.title, site_name=article.site_name,
+                            language=article.language, rules=self._rules)
+        if not result.text:
+            self._empty.inc()
+            yield beam.pvalue.TaggedOutput(REJECTS_TAG, Reject(
+                url=article.url, feed_url=article.feed_url, stage=STAGE, reason="empty_text",
+                http_status=article.http_status, error="no text left after boilerplate cleaning",
+                run_id=self._run_id))
+            return
+        self._cleaned.inc()
+        self._blocks.inc(len(result.removed_blocks))
+        flags = list(article.quality_flags) + [f for f in result.quality_flags
+                                               if f not in article.quality_flags]
+        if flags:
+            self._flagged.inc()
+        yield dataclasses.replace(
+            article, text=result.text, word_count=len(result.text.split()),
+            removed_blocks=list(article.removed_blocks) + result.removed_blocks,
+            quality_flags=flags)
+
+
+class CleanBoilerplate(beam.PTransform):
+    """Article -> Article with boilerplate removed, `removed_blocks` and `quality_flags` set.
+
+    An article with no text left is rejected with reason `empty_text`.
+    """
+
+    def __init__(self, run_id: Optional[str] = None):
+        super().__init__()
+        self._run_id = run_id
+
+    def expand(self, articles) -> StageResult:
+        return articles | "Clean" >> ParDoWithRejects(_CleanDoFn(self._run_id), STAGE, self._run_id)
