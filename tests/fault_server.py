@@ -120,7 +120,7 @@ def main_feed(base: str, paths: list[str]) -> bytes:
     items = "".join(
         f"<item><title>{p}</title><link>{base}{p}</link><guid>{p}</guid></item>\n" for p in paths)
     return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Faults</title>'
-            f"<link>{base}/</link>{items}<item><title>Entry without link</title><guid>nolink</guid></item>"
+            f"<link>{base}/</link>{items}<item><title>Entry without link</title><guid isPermaLink=\"false\">nolink</guid></item>"
             f"</channel></rss>").encode()
 
 

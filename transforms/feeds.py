@@ -14,6 +14,7 @@ import calendar
 import datetime as dt
 import html
 import io
+import json
 import re
 import threading
 import xml.etree.ElementTree as ElementTree
@@ -78,10 +79,62 @@ def _authors(entry: Any) -> list[str]:
     return names
 
 
+def _json_time(value: Any) -> Optional[Any]:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.astimezone(dt.timezone.utc).timetuple()
+
+
+def _parse_json_feed(body: bytes) -> Optional[dict]:
+    """A JSON Feed (jsonfeed.org) in feedparser's shape; None when `body` is not one.
+
+    feedparser 6.0 reads only XML feeds.
+    """
+    head = body[:200].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not head.startswith(b"{"):
+        return None
+    try:
+        data = json.loads(body.decode("utf-8-sig"))
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or "jsonfeed.org" not in str(data.get("version", "")):
+        return None
+    html_detail = {"type": "text/html"}
+    text_detail = {"type": "text/plain"}
+    entries = []
+    for item in data.get("items") or ():
+        if not isinstance(item, dict):
+            continue
+        authors = item.get("authors") or ([item["author"]] if isinstance(item.get("author"), dict) else [])
+        summary, detail = item.get("summary"), text_detail
+        if not summary and item.get("content_text"):
+            summary = item["content_text"]
+        elif not summary and item.get("content_html"):
+            summary, detail = item["content_html"], html_detail
+        entries.append({
+            "title": str(item.get("title") or ""), "title_detail": text_detail,
+            "link": item.get("url") if isinstance(item.get("url"), str) else None,
+            "id": str(item.get("id")) if item.get("id") is not None else None,
+            "published_parsed": _json_time(item.get("date_published")),
+            "updated_parsed": _json_time(item.get("date_modified")),
+            "authors": [{"name": a.get("name")} for a in authors if isinstance(a, dict) and a.get("name")],
+            "summary": summary if isinstance(summary, str) else None, "summary_detail": detail,
+        })
+    feed = {"title": str(data.get("title") or ""), "title_detail": text_detail,
+            "language": data.get("language") if isinstance(data.get("language"), str) else None}
+    return {"feed": feed, "entries": entries, "bozo": False}
+
+
 def parse_feed(body: bytes, feed_url: str, content_type: Optional[str] = None, *,
                base_url: Optional[str] = None, run_id: Optional[str] = None,
                ) -> tuple[list[FeedEntry], list[Reject]]:
-    """Entries of a feed document, and rejects for entries that cannot be used.
+    """Entries of a feed document (RSS, Atom, RDF or JSON Feed), and rejects.
 
     Pure: no I/O. Entry URLs are resolved against `base_url` (the URL the
     feed was finally fetched from) or `feed_url`, fragments dropped, and
@@ -105,8 +158,10 @@ def parse_feed(body: bytes, feed_url: str, content_type: Optional[str] = None, *
     if content_type:
         headers["content-type"] = content_type
     try:
-        # A stream, never bytes or str: feedparser would treat those as a path or URL.
-        result = feedparser.parse(io.BytesIO(body), response_headers=headers)
+        result = _parse_json_feed(body)
+        if result is None:
+            # A stream, never bytes or str: feedparser would treat those as a path or URL.
+            result = feedparser.parse(io.BytesIO(body), response_headers=headers)
     except Exception as exc:  # noqa: BLE001 - a feed must never crash the stage
         return [], [Reject(url=feed_url, feed_url=feed_url, stage=STAGE, reason="feed_parse_error",
                            error=f"{type(exc).__name__}: {exc}"[:2000], run_id=run_id)]
@@ -122,7 +177,7 @@ def parse_feed(body: bytes, feed_url: str, content_type: Optional[str] = None, *
         url = normalise_url(urljoin(base, link.strip())) if link else None
         if not url:
             rejects.append(Reject(url=None, feed_url=feed_url, stage=STAGE, reason="no_link",
-                                  error=f"entry {index} ({item.get('id') or title or 'untitled'}) has no link"[:2000],
+                                  error=f"entry {index} has no link (id={item.get('id')!r}, title={title!r})"[:2000],
                                   run_id=run_id))
             continue
         if urlsplit(url).scheme.lower() not in ("http", "https"):
@@ -137,7 +192,8 @@ def parse_feed(body: bytes, feed_url: str, content_type: Optional[str] = None, *
             url=url,
             title=title,
             published=_utc(item.get("published_parsed")),
-            updated=_utc(item.get("updated_parsed")),
+            # dict.get: FeedParserDict.get would fall back to published_parsed.
+            updated=_utc(dict.get(item, "updated_parsed")),
             authors=_authors(item),
             summary=_plain(item.get("summary"), item.get("summary_detail")),
             feed_language=feed_language,
@@ -146,7 +202,9 @@ def parse_feed(body: bytes, feed_url: str, content_type: Optional[str] = None, *
         ))
     if not entries and not rejects:
         bozo = result.get("bozo_exception")
-        reason = "feed_parse_error" if result.get("bozo") else "empty_feed"
+        # A recognised feed type with no entries is empty; anything else was not readable.
+        recognised = result.get("version") or not body.strip() or not result.get("bozo")
+        reason = "empty_feed" if recognised else "feed_parse_error"
         rejects.append(Reject(url=feed_url, feed_url=feed_url, stage=STAGE, reason=reason,
                               error=(f"{type(bozo).__name__}: {bozo}" if bozo else "feed has no entries")[:2000],
                               run_id=run_id))
@@ -155,8 +213,8 @@ def parse_feed(body: bytes, feed_url: str, content_type: Optional[str] = None, *
 
 def read_feed(client: HttpClient, feed_url: str, run_id: Optional[str] = None,
               validators: Optional[dict[str, tuple[Optional[str], Optional[str]]]] = None,
-              ) -> list[Any]:
-    """Fetches and parses one feed: FeedEntry records and Rejects (tagged) in a list.
+              ) -> list[FeedEntry | Reject]:
+    """Fetches and parses one feed: its FeedEntry records and Rejects, in one list.
 
     Args:
         client: the HTTP client.
@@ -169,9 +227,8 @@ def read_feed(client: HttpClient, feed_url: str, run_id: Optional[str] = None,
     try:
         response = client.get(feed_url, kind="feed", etag=etag, last_modified=modified)
     except FetchError as exc:
-        return [beam.pvalue.TaggedOutput(REJECTS_TAG, Reject(
-            url=feed_url, feed_url=feed_url, stage=STAGE, reason=exc.reason, http_status=exc.http_status,
-            attempts=exc.attempts, error=str(exc)[:2000], run_id=run_id))]
+        return [Reject(url=feed_url, feed_url=feed_url, stage=STAGE, reason=exc.reason,
+                       http_status=exc.http_status, attempts=exc.attempts, error=str(exc)[:2000], run_id=run_id)]
     if response.status == 304:
         return []
     if validators is not None:
@@ -181,7 +238,7 @@ def read_feed(client: HttpClient, feed_url: str, run_id: Optional[str] = None,
     for reject in rejects:
         if reject.url == feed_url:
             reject.http_status, reject.attempts = response.status, response.attempts
-    return entries + [beam.pvalue.TaggedOutput(REJECTS_TAG, r) for r in rejects]
+    return [*entries, *rejects]
 
 
 def read_feeds_file(path: str) -> list[str]:
@@ -194,7 +251,7 @@ def read_feeds_file(path: str) -> list[str]:
         data = handle.read()
     text = data.decode("utf-8-sig", errors="replace")
     urls: list[str] = []
-    if re.match(r"\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*<opml\b", text, re.S | re.I):
+    if text.lstrip().startswith("<") and re.search(r"<opml\b", text[:4096], re.I):
         if "<!DOCTYPE" in text or "<!ENTITY" in text:
             raise ValueError(f"{path}: OPML with a DOCTYPE is not accepted")
         root = ElementTree.fromstring(text)
