@@ -36,7 +36,6 @@ class IngestArticles(beam.PTransform):
             dedup_args["near_threshold"] = o.near_duplicate_threshold
         fetched = (entries
                    | "SkipSeen" >> FilterSeen(o.output)
-                   | "SpreadFetches" >> beam.Reshuffle()
                    | "FetchPages" >> FetchPages(http_config_from_options(o), run_id))
         extracted = fetched.good | "ExtractArticles" >> ExtractArticles(run_id)
         resolved = extracted.good | "ResolveMetadata" >> ResolveMetadata(run_id)
