@@ -1,6 +1,8 @@
 """The batch pipeline: a list of feeds -> deduplicated, partitioned Parquet."""
 from __future__ import annotations
 
+from typing import Optional
+
 import apache_beam as beam
 
 from pipelines.options import NewsbeamOptions, http_config_from_options
@@ -22,12 +24,19 @@ class IngestArticles(beam.PTransform):
     """FeedEntry -> StageResult(articles, rejects): every stage after reading feeds.
 
     Shared by the batch and the streaming pipelines.
+
+    Args:
+        options: the pipeline's NewsbeamOptions.
+        run_id: the run id.
+        dedup: the Article -> StageResult dedup transform; the batch
+            `Deduplicate` when None (streaming passes its stateful one).
     """
 
-    def __init__(self, options: NewsbeamOptions, run_id: str):
+    def __init__(self, options: NewsbeamOptions, run_id: str, dedup: Optional[beam.PTransform] = None):
         super().__init__()
         self._options = options
         self._run_id = run_id
+        self._dedup = dedup
 
     def expand(self, entries):
         o, run_id = self._options, self._run_id
@@ -41,7 +50,8 @@ class IngestArticles(beam.PTransform):
         resolved = extracted.good | "ResolveMetadata" >> ResolveMetadata(run_id)
         cleaned = resolved.good | "CleanBoilerplate" >> CleanBoilerplate(run_id)
         detected = cleaned.good | "DetectLanguage" >> DetectLanguage(run_id)
-        deduped = detected.good | "Deduplicate" >> Deduplicate(o.output, run_id, **dedup_args)
+        dedup = self._dedup or Deduplicate(o.output, run_id, **dedup_args)
+        deduped = detected.good | "Deduplicate" >> dedup
         rejects = ((fetched.rejects, extracted.rejects, resolved.rejects, cleaned.rejects,
                     detected.rejects, deduped.rejects)
                    | "FlattenRejects" >> beam.Flatten())
