@@ -8,9 +8,14 @@ what arrives within one horizon (default 7 days).
 
 - `FirstSeen`: FeedEntry -> FeedEntry, the first entry per URL key only.
 - `FirstPerKey`: the generic stateful DoFn under it, for any (key, value).
+- `StreamDeduplicate`: Article -> StageResult, the streaming counterpart of
+  `transforms.dedup.Deduplicate`: the same identities and keys, computed by
+  the dedup stage's pure functions, matched against keyed state instead of
+  the dataset.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Optional
 
 import apache_beam as beam
@@ -19,9 +24,11 @@ from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import (ReadModifyWriteStateSpec, TimerSpec, on_timer)
 from apache_beam.utils.timestamp import Duration, Timestamp
 
-from transforms.common import counter
+from schemas.records import Article
+from transforms.common import StageResult, counter
 
-__all__ = ["DEFAULT_HORIZON", "FirstPerKey", "FirstSeen", "expiry_time"]
+__all__ = ["DEFAULT_HORIZON", "FirstPerKey", "FirstSeen", "MarkCopies", "StreamDeduplicate",
+           "expiry_time"]
 
 DEFAULT_HORIZON = 7 * 24 * 3600.0
 
@@ -114,3 +121,96 @@ class FirstSeen(beam.PTransform):
         return (entries
                 | "KeyByUrl" >> beam.Map(lambda e: (key(e.url), e)).with_output_types(tuple[str, Any])
                 | "First" >> FirstPerKey("stream", self._horizon))
+
+
+class _MarkCopiesDoFn(beam.DoFn):
+    """(content_hash, Article) -> Article: later articles with a known text become copies."""
+
+    ORIGINAL = ReadModifyWriteStateSpec("original", coders.StrUtf8Coder())  # article_id
+    EXPIRY = TimerSpec("expiry", TimeDomain.WATERMARK)
+
+    def __init__(self, horizon: float):
+        self._horizon = horizon
+
+    def setup(self):
+        self._copies = counter("dedup", "exact_copies")
+
+    def process(self, element, timestamp=beam.DoFn.TimestampParam,
+                original=beam.DoFn.StateParam(ORIGINAL), expiry=beam.DoFn.TimerParam(EXPIRY)):
+        _, article = element
+        first = original.read()
+        if first is None:
+            original.write(article.article_id)
+            expiry.set(expiry_time(timestamp, self._horizon))
+            yield article
+        elif first == article.article_id:
+            yield article
+        else:
+            self._copies.inc()
+            yield dataclasses.replace(article, duplicate_of=first, duplicate_similarity=1.0)
+
+    @on_timer(EXPIRY)
+    def expire(self, original=beam.DoFn.StateParam(ORIGINAL)):
+        original.clear()
+
+
+class MarkCopies(beam.PTransform):
+    """Article -> Article: the first article with a content hash is the original.
+
+    Later articles with the same `content_hash` get `duplicate_of` (the
+    original's article_id) and `duplicate_similarity` 1.0. Articles without
+    a hash pass unchanged. State per hash expires after `horizon` seconds.
+    """
+
+    def __init__(self, horizon: float = DEFAULT_HORIZON):
+        super().__init__()
+        self._horizon = horizon
+
+    def expand(self, articles):
+        hashed, unhashed = (articles | "HasHash" >> beam.Partition(
+            lambda a, _: 0 if a.content_hash else 1, 2))
+        marked = (hashed
+                  | "KeyByHash" >> beam.Map(lambda a: (a.content_hash, a)).with_output_types(tuple[str, Any])
+                  | "Mark" >> beam.ParDo(_MarkCopiesDoFn(self._horizon)).with_input_types(tuple[str, Any]))
+        return (marked, unhashed) | "All" >> beam.Flatten()
+
+
+def _identify_with_dedup_stage(article: Article) -> Article:
+    """article_id, canonical URL and content hash, as the batch dedup stage computes them."""
+    from transforms.dedup import identify_article
+    return identify_article(article)
+
+
+class StreamDeduplicate(beam.PTransform):
+    """Article -> StageResult(articles, rejects): dedup with keyed, expiring state.
+
+    1. identities (article_id, canonical_url, content_hash) from the dedup
+       stage's pure functions;
+    2. one row per article_id: the same article reached again (another URL
+       variant, a restart within the run) is dropped (`dedup.already_seen`);
+    3. exact copies: keyed by content hash (`MarkCopies`).
+
+    Args:
+        run_id: the run id.
+        horizon: seconds each key is remembered (default 7 days).
+        near_threshold: similarity above which an article is a near-copy.
+        identify: Article -> Article filling the identities; the dedup stage's by default.
+    """
+
+    def __init__(self, run_id: Optional[str] = None, horizon: float = DEFAULT_HORIZON,
+                 near_threshold: Optional[float] = None,
+                 identify: Optional[Callable[[Article], Article]] = None):
+        super().__init__()
+        self._run_id = run_id
+        self._horizon = horizon
+        self._near_threshold = near_threshold
+        self._identify = identify or _identify_with_dedup_stage
+
+    def expand(self, articles):
+        identified = articles | "Identify" >> beam.Map(self._identify)
+        firsts = (identified
+                  | "KeyById" >> beam.Map(lambda a: (a.article_id, a)).with_output_types(tuple[str, Any])
+                  | "OnePerArticle" >> FirstPerKey("dedup_stream", self._horizon))
+        marked = firsts | "MarkCopies" >> MarkCopies(self._horizon)
+        no_rejects = articles.pipeline | "NoRejects" >> beam.Create([])
+        return StageResult(marked, no_rejects)
