@@ -306,3 +306,45 @@ def test_screenshot_has_content(tmp_path):
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert (width, height) == (1280, 1800)
     assert len(data) > 40_000, "a blank page compresses to a few KB"
+
+
+def assert_report_shows_golden_stories(dataset: pathlib.Path, docs: list[dict], workdir: pathlib.Path) -> str:
+    """Renders the report of a golden dataset in Chromium and checks the golden story grouping.
+
+    000, 001, 003 and 004 are one story and 002 another; every title renders.
+    Returns the rendered DOM.
+    """
+    out = workdir / "report.html"
+    assert cli.main(["report", str(dataset), "--out", str(out)]) == 0
+    done = run_chromium(out, workdir / "profile", "--dump-dom")
+    assert done.returncode == 0, done.stderr[-2000:]
+    by_title = {title: s["id"] for s in rendered_stories(done.stdout) for title in s["titles"]}
+    story_of = {}
+    for doc in docs:
+        assert doc["title"] in by_title, (doc["slug"], sorted(by_title))
+        story_of[doc["slug"]] = by_title[doc["title"]]
+    assert story_of["000"] == story_of["001"] == story_of["003"] == story_of["004"], story_of
+    assert story_of["002"] != story_of["000"], story_of
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_report_of_the_real_golden_run(tmp_path):
+    """The golden site served on 127.0.0.1, `newsbeam ingest`, then the report in Chromium."""
+    import subprocess as sp
+    import sys
+
+    from tests.support.golden import GoldenSite
+
+    chromium()
+    dataset = tmp_path / "dataset"
+    missing = {"title": "Une page disparue", "path": "/articles/disparue.html",
+               "published": "2025-03-18T12:00:00Z"}
+    with GoldenSite(extra_items=[missing]) as site:
+        done = sp.run([sys.executable, "-m", "pipelines.cli", "ingest", *site.ingest_args(dataset)],
+                      capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-4000:]
+        docs = site.docs
+    dom = assert_report_shows_golden_stories(dataset, docs, tmp_path)
+    rejects = dom[dom.index('id="rejects"'):]
+    assert "fetch" in rejects and "404" in rejects, "the missing page shows among the rejects"
