@@ -18,7 +18,7 @@ import time
 import zlib
 from typing import NamedTuple, Optional
 
-__all__ = ["FaultServer", "TrapServer", "ROUTES", "gzip_bomb"]
+__all__ = ["FaultServer", "TrapServer", "ROUTES", "PAGE_PATHS", "gzip_bomb"]
 
 ARTICLE = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>
 <body><article><h1>{title}</h1><p>{body}</p></article></body></html>"""
@@ -49,8 +49,14 @@ ROUTES = {
     "/feeds/laughs.xml": "a feed with nested entity expansion (billion laughs)",
     "/feeds/malformed.xml": "an ill-formed feed that still holds readable entries",
     "/feeds/main.xml": "a feed linking to every page route above",
+    "/feeds/extra.xml": "a feed linking to the URLs a test puts in `extra_feed`",
 }
 
+# The page routes /feeds/main.xml links to.
+PAGE_PATHS = ("/flaky", "/ratelimited", "/ratelimited-long", "/hang", "/reset", "/truncated", "/bomb",
+              "/loop/a", "/chain/9", "/to-other-ip", "/to-localhost", "/to-other-port", "/report.pdf",
+              "/latin1", "/binary", "/not-found", "/private/secret", "/article/1", "/article/2",
+              "/article/3", "/chain/2")
 _ONE_MIB = 1024 * 1024
 
 
@@ -177,6 +183,7 @@ class _BaseServer:
         self.requests: list[Request] = []
         self.in_flight: collections.Counter = collections.Counter()
         self.max_in_flight: collections.Counter = collections.Counter()
+        self.spans: list[tuple[str, float, float]] = []  # (path, start, end) of answered requests
         self._lock = threading.Lock()
         self.stop_event = threading.Event()
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
@@ -227,10 +234,12 @@ class _BaseServer:
             prefix = self._prefix(handler.path)
             self.in_flight[prefix] += 1
             self.max_in_flight[prefix] = max(self.max_in_flight[prefix], self.in_flight[prefix])
+            handler.started_at = time.monotonic()
 
     def _leave(self, handler):
         with self._lock:
             self.in_flight[self._prefix(handler.path)] -= 1
+            self.spans.append((handler.path, handler.started_at, time.monotonic()))
 
     def handle_route(self, h: _Handler):
         h.send_body(404, b"not here")
@@ -261,6 +270,7 @@ class FaultServer(_BaseServer):
         self.trap_local = trap_local
         self.hang_seconds = hang_seconds
         self._counts: collections.Counter = collections.Counter()
+        self.extra_feed: list[str] = []  # links served at /feeds/extra.xml
         gzip_bomb()  # built now, so that /bomb answers at once
 
     def _count(self, path: str) -> int:
@@ -270,10 +280,7 @@ class FaultServer(_BaseServer):
 
     def page_paths(self) -> list[str]:
         """The page routes the main feed links to."""
-        return ["/flaky", "/ratelimited", "/ratelimited-long", "/hang", "/reset", "/truncated", "/bomb",
-                "/loop/a", "/chain/9", "/to-other-ip", "/to-localhost", "/to-other-port", "/report.pdf",
-                "/latin1", "/binary", "/not-found", "/private/secret", "/article/1", "/article/2",
-                "/article/3", "/chain/2"]
+        return list(PAGE_PATHS)
 
     def handle_route(self, h: _Handler):  # noqa: C901 - one branch per route
         path = h.path
@@ -369,6 +376,8 @@ class FaultServer(_BaseServer):
             return h.send_body(200, LAUGHS_FEED, "application/rss+xml")
         if path == "/feeds/malformed.xml":
             return h.send_body(200, MALFORMED_FEED, "application/rss+xml")
+        if path == "/feeds/extra.xml":
+            return h.send_body(200, main_feed("", self.extra_feed), "application/rss+xml")
         if path == "/feeds/main.xml":
             return h.send_body(200, main_feed(self.base, self.page_paths()), "application/rss+xml")
         if path.startswith("/feeds/gz"):

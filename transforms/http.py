@@ -138,7 +138,8 @@ class FetchError(Exception):
             too_many_redirects, redirect_loop, not_html, not_feed, decode_error,
             robots_disallowed, robots_unreachable, retry_after_too_long, tls_error.
         http_status: status of the last response, when one came.
-        attempts: number of HTTP attempts made for the URL.
+        attempts: HTTP attempts made by the hop that decided the outcome (retries
+            included); 0 when no request was sent (guard, robots.txt).
         retryable: whether another attempt may succeed.
         retry_after: seconds the server asked us to wait, if it did.
     """
@@ -488,17 +489,23 @@ class HttpClient:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        attempts = 0
+        attempts, last_status = 0, None
         for hop in range(self.config.max_redirects + 1):
-            self._guard(current)
-            if kind != "robots":
-                self._check_robots(current)
             try:
+                self._guard(current)
+                if kind != "robots":
+                    self._check_robots(current)
                 response = self._get_with_retries(current, kind, headers)
             except FetchError as exc:
+                # A refused redirect target is reported with the redirect that led there.
                 exc.url = start_url
+                exc.attempts = exc.attempts or attempts
+                exc.http_status = exc.http_status if exc.http_status is not None else last_status
+                if current != start_url:
+                    exc.message = f"{exc.message} (redirected to {current})"
+                    exc.args = (f"{exc.reason}: {exc.message}",)
                 raise
-            attempts = response.attempts
+            attempts, last_status = response.attempts, response.status
             location = response.headers.get("location")
             if response.status not in REDIRECT_STATUSES:
                 response.url = start_url
