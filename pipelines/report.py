@@ -296,26 +296,27 @@ def svg_columns(points: list[tuple[str, int]], label: str, width: int = 640, hei
     if not points:
         return '<p class="empty">No data.</p>'
     top = max(1, max(v for _, v in points))
-    left, bottom, pad = 36, 34, 8
-    plot_w, plot_h = width - left - pad, height - bottom - pad
+    left, bottom, pad, head = 44, 30, 8, 18
+    plot_w, plot_h = width - left - pad, height - bottom - head
     step = plot_w / len(points)
-    bar = max(1.0, step * 0.72)
+    bar = min(56.0, max(1.0, step * 0.72))
     every = max(1, round(len(points) / 10))
+    base = head + plot_h
     parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{_e(label)}">',
-             f'<line x1="{left}" y1="{pad + plot_h}" x2="{width - pad}" y2="{pad + plot_h}" class="axis"/>',
-             f'<text x="{left - 6}" y="{pad + 10}" class="tick" text-anchor="end">{top}</text>',
-             f'<text x="{left - 6}" y="{pad + plot_h}" class="tick" text-anchor="end">0</text>']
+             f'<line x1="{left}" y1="{base}" x2="{width - pad}" y2="{base}" class="axis"/>',
+             f'<text x="{left - 6}" y="{head + 4}" class="tick" text-anchor="end">{top}</text>',
+             f'<text x="{left - 6}" y="{base}" class="tick" text-anchor="end">0</text>']
     for n, (name, value) in enumerate(points):
         h = plot_h * value / top
         x = left + n * step + (step - bar) / 2
-        parts.append(f'<rect class="bar" x="{x:.1f}" y="{pad + plot_h - h:.1f}" width="{bar:.1f}" '
+        parts.append(f'<rect class="bar" x="{x:.1f}" y="{base - h:.1f}" width="{bar:.1f}" '
                      f'height="{h:.1f}"><title>{_e(name)}: {value}</title></rect>')
         if value and len(points) <= 31:
-            parts.append(f'<text x="{x + bar / 2:.1f}" y="{pad + plot_h - h - 3:.1f}" class="value" '
+            parts.append(f'<text x="{x + bar / 2:.1f}" y="{base - h - 4:.1f}" class="value" '
                          f'text-anchor="middle">{value}</text>')
         if n % every == 0:
             tick = name[5:] if len(name) == 10 and name[4] == "-" else name
-            parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - 14}" class="tick" '
+            parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - 10}" class="tick" '
                          f'text-anchor="middle">{_e(tick)}</text>')
     parts.append("</svg>")
     return "".join(parts)
@@ -349,7 +350,7 @@ main{max-width:1180px;margin:0 auto;padding:20px 32px 48px}
 @media (max-width:900px){.grid{grid-template-columns:1fr}}
 section.panel{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:14px 18px;margin:0 0 18px}
 h2{font-size:18px;margin:0 0 10px}
-.chart{width:100%;height:auto;display:block}
+.chart{width:100%;max-width:760px;height:auto;display:block}
 .chart .bar{fill:var(--accent)}
 .chart .axis{stroke:#aab2c0}
 .chart text{font-size:12px;fill:var(--muted)}
