@@ -70,6 +70,7 @@ class Rule:
     where: str                           # anywhere | top | bottom | edges
     max_words: int
     then: Optional[str]                  # "link_list" or None
+    not_prose: bool                      # never matches a line that reads like prose
     patterns: tuple[tuple[str, tuple[str, ...]], ...]  # (language or "*", regexes)
 
     def regex(self, languages: Optional[tuple[str, ...]]) -> Optional[re.Pattern]:
@@ -98,7 +99,7 @@ def load_rules(path: str | Path = RULES_PATH) -> tuple[Rule, ...]:
                 re.compile(p)  # fail early on a bad pattern
         rules.append(Rule(kind=row["kind"], where=row.get("where", "anywhere"),
                           max_words=int(row.get("max_words", 10)), then=row.get("then"),
-                          patterns=patterns))
+                          not_prose=bool(row.get("not_prose", False)), patterns=patterns))
     return tuple(rules)
 
 
@@ -161,8 +162,8 @@ class _Lines:
         return (kept[0], kept[-1]) if kept else (len(self.lines), -1)
 
 
-def _matches(rule: Rule, key: str, words: int, languages) -> bool:
-    if words > rule.max_words:
+def _matches(rule: Rule, key: str, words: int, prose: bool, languages) -> bool:
+    if words > rule.max_words or (prose and rule.not_prose):
         return False
     regex = rule.regex(languages)
     if not regex:
@@ -181,7 +182,7 @@ def _apply_rules(lines: _Lines, rules: Iterable[Rule], languages, wheres: set[st
         for rule in rules:
             if rule.where not in wheres or not _in_region(rule.where, i, top, bottom):
                 continue
-            if _matches(rule, lines.keys[i], lines.words[i], languages):
+            if _matches(rule, lines.keys[i], lines.words[i], lines.prose[i], languages):
                 lines.kinds[i] = rule.kind
                 if rule.then == "link_list":
                     _take_link_list(lines, i, rule.kind, rules, languages)
@@ -206,7 +207,8 @@ def _take_link_list(lines: _Lines, header: int, kind: str, rules, languages) -> 
         if lines.prose[j] or lines.words[j] > LINK_TITLE_WORDS:
             break
         lines.kinds[j] = next((r.kind for r in rules if r.where == "anywhere"
-                               and _matches(r, lines.keys[j], lines.words[j], languages)), kind)
+                               and _matches(r, lines.keys[j], lines.words[j], False, languages)),
+                              kind)
 
 
 def _removed_blocks(lines: _Lines) -> list[dict]:
@@ -291,7 +293,7 @@ class _CleanDoFn(beam.DoFn):
         if flags:
             self._flagged.inc()
         yield dataclasses.replace(
-            article, text=result.text, word_count=len(result.text.split()),
+            article, text=result.text, word_count=word_count(result.text),
             removed_blocks=list(article.removed_blocks) + result.removed_blocks,
             quality_flags=flags)
 

@@ -6,7 +6,8 @@ A flag never removes text; it tells a reader what to be careful with:
   inside a word (`FrastrastrastRastrast`), the `XNUMX` placeholder, or a word
   stuttered three times (`Wich Wich Wich`).
 - `short_text`: fewer than `SHORT_TEXT_WORDS` words.
-- `link_heavy`: most of the words sit in list items or short link-like lines.
+- `link_heavy`: more than `LINK_HEAVY_SHARE` of the words sit in list items or
+  short lines without a sentence end (link titles, menus).
 
 Detection works on NFKC-normalised text, so styled letters cannot hide anything.
 """
@@ -19,18 +20,21 @@ __all__ = ["quality_flags", "mt_garbage", "is_short", "is_link_heavy", "word_cou
            "SHORT_TEXT_WORDS"]
 
 SHORT_TEXT_WORDS = 50
-# A unit of 3+ letters repeated 3+ times in a row, e.g. "rastrastrast".
+# A unit of 3+ letters (not all the same) repeated 3+ times in a row: "rastrastrast".
 _REPEATED_UNIT = re.compile(r"([^\W\d_]{3,})\1{2,}")
 # The placeholder some translation engines leave for numbers.
 _XNUMX = re.compile(r"\bXNUMX\b")
-# The same word three times in a row; the third may run on ("Wich Wich Wichoff").
-_STUTTER = re.compile(r"\b([^\W\d_]{2,})(?:\s+\1){2}")
+# The same capitalised word three times in a row on one line; the third may run
+# on ("Wich Wich Wichoff"). Lower-case repetition ("really really really") is emphasis.
+_STUTTER = re.compile(r"\b([^\W\d_]{3,})(?: \1){2}")
 _BULLET = re.compile(r"^\s*(?:[-*•·▪►▸◦–—]|\d{1,2}[.)])\s+")
 _SENTENCE_END = re.compile(r"[.!?…:;\"'»”)。！？」』]\s*$")
 _LINK_LINE_WORDS = 10
+_WORD = re.compile(r"[^\W_]")
 # Scripts written without spaces: two characters count as one word.
 _UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f]")
 _MIN_LINES_FOR_LINK_HEAVY = 5
+LINK_HEAVY_SHARE = 0.6
 
 
 def _nfkc(text: str) -> str:
@@ -38,11 +42,11 @@ def _nfkc(text: str) -> str:
 
 
 def word_count(text: str) -> int:
-    """Words in a text: whitespace-separated words, CJK and Thai counted as 2 characters a word."""
+    """Words in a text: whitespace-separated tokens with a letter or digit; CJK and Thai
+    characters count two to a word."""
     unspaced = len(_UNSPACED.findall(text))
-    if not unspaced:
-        return len(text.split())
-    return len(_UNSPACED.sub(" ", text).split()) + (unspaced + 1) // 2
+    spaced = _UNSPACED.sub(" ", text) if unspaced else text
+    return sum(1 for w in spaced.split() if _WORD.search(w)) + (unspaced + 1) // 2
 
 
 def mt_garbage(text: str) -> bool:
@@ -50,8 +54,9 @@ def mt_garbage(text: str) -> bool:
     norm = _nfkc(text)
     if _XNUMX.search(norm):
         return True
-    folded = norm.casefold()
-    return bool(_REPEATED_UNIT.search(folded) or _STUTTER.search(folded))
+    if any(m.group(1)[0].isupper() for m in _STUTTER.finditer(norm)):
+        return True
+    return any(len(set(m.group(1))) > 1 for m in _REPEATED_UNIT.finditer(norm.casefold()))
 
 
 def is_short(text: str) -> bool:
@@ -66,13 +71,13 @@ def _link_like(line: str) -> bool:
 
 
 def is_link_heavy(text: str) -> bool:
-    """True when most words are in list items or short lines without sentence ends."""
+    """True when most words are in list items or short lines without a sentence end."""
     lines = [line.strip() for line in _nfkc(text).splitlines() if line.strip()]
     if len(lines) < _MIN_LINES_FOR_LINK_HEAVY:
         return False
     total = sum(word_count(line) for line in lines)
     linky = sum(word_count(line) for line in lines if _link_like(line))
-    return linky > total / 2
+    return linky > total * LINK_HEAVY_SHARE
 
 
 def quality_flags(text: str) -> list[str]:
