@@ -4,7 +4,8 @@ Within each partition folder (`articles/date=.../lang=...`, `rejects/date=...`)
 the files smaller than `--target-file-bytes` are packed, oldest name first,
 into groups of about that size; each group of two or more becomes one file,
 sorted by `published_at` (rejects: `at`), zstd-compressed, with statistics and
-the schema metadata of the newest input. Large files are left alone.
+the schema metadata of the newest input. Large files, and files younger than `--min-age-seconds` (a streaming job
+may still rewrite them), are left alone.
 
 How a group is committed, so that a crash never loses or doubles rows:
 
@@ -33,6 +34,7 @@ import posixpath
 import re
 import secrets
 import sys
+import time
 from typing import Any, Optional
 
 import pyarrow as pa
@@ -61,12 +63,16 @@ __all__ = [
 # Table folder -> (sort column, tie-break column); same order as the writer's.
 SORT_KEYS = {"articles": ("published_at", "article_id"), "rejects": ("at", "url")}
 JOURNAL_DIR = "_compaction"
+# A streaming job may rewrite a recent file when a bundle is retried (file names
+# are deterministic); merging it away before then would double its rows.
+DEFAULT_MIN_AGE_SECONDS = 600.0
 
 
 @dataclasses.dataclass(frozen=True)
 class DataFile:
     path: str
     size: int
+    mtime: float = 0.0
 
 
 @dataclasses.dataclass
@@ -127,7 +133,8 @@ def list_partitions(dataset: str, table: str) -> dict[str, list[DataFile]]:
         if not _is_data(relative):
             continue
         folder = posixpath.dirname(meta.path)
-        partitions.setdefault(folder, []).append(DataFile(meta.path, meta.size_in_bytes))
+        partitions.setdefault(folder, []).append(
+            DataFile(meta.path, meta.size_in_bytes, meta.last_updated_in_seconds or 0.0))
     for files in partitions.values():
         files.sort(key=lambda f: f.path)
     return dict(sorted(partitions.items()))
@@ -237,9 +244,14 @@ def compact_partition(dataset: str, folder: str, files: list[DataFile], sort_key
                       tie_break: Optional[str] = None,
                       target_file_bytes: int = DEFAULT_TARGET_FILE_BYTES,
                       row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
-                      dry_run: bool = False) -> CompactionResult:
-    """Merges the small files of one partition folder; see the module docstring for the commit."""
-    groups = plan_groups(files, target_file_bytes)
+                      dry_run: bool = False,
+                      min_age_seconds: float = DEFAULT_MIN_AGE_SECONDS) -> CompactionResult:
+    """Merges the small files of one partition folder; see the module docstring for the commit.
+
+    Files modified less than `min_age_seconds` ago are left for a later run.
+    """
+    cutoff = time.time() - min_age_seconds
+    groups = plan_groups([f for f in files if f.mtime <= cutoff], target_file_bytes)
     rel = folder[len(dataset.rstrip("/")):].lstrip("/")
     result = CompactionResult(rel, len(files), len(files), 0, sum(f.size for f in files),
                               sum(f.size for f in files))
@@ -298,7 +310,8 @@ def recover(dataset: str) -> list[str]:
 def compact_dataset(dataset: str, tables: tuple[str, ...] = ("articles", "rejects"),
                     target_file_bytes: int = DEFAULT_TARGET_FILE_BYTES,
                     row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
-                    dry_run: bool = False) -> list[CompactionResult]:
+                    dry_run: bool = False,
+                    min_age_seconds: float = DEFAULT_MIN_AGE_SECONDS) -> list[CompactionResult]:
     """Compacts every partition of the given tables; returns one result per partition folder."""
     if not dry_run:
         recover(dataset)
@@ -307,7 +320,7 @@ def compact_dataset(dataset: str, tables: tuple[str, ...] = ("articles", "reject
         sort_key, tie_break = SORT_KEYS[table]
         for folder, files in list_partitions(dataset, table).items():
             results.append(compact_partition(dataset, folder, files, sort_key, tie_break,
-                                             target_file_bytes, row_group_bytes, dry_run))
+                                             target_file_bytes, row_group_bytes, dry_run, min_age_seconds))
     return results
 
 
@@ -322,6 +335,9 @@ def build_arg_parser() -> argparse.ArgumentParser:
                         metavar="SIZE", help="Target uncompressed size of a row group (default %(default)s bytes).")
     parser.add_argument("--table", choices=("articles", "rejects", "all"), default="all",
                         help="Which table to compact (default: all).")
+    parser.add_argument("--min-age-seconds", type=float, default=DEFAULT_MIN_AGE_SECONDS, metavar="S",
+                        help="Leave files younger than this alone: a streaming job may still rewrite "
+                             "a file of a retried bundle (default %(default)s).")
     parser.add_argument("--dry-run", action="store_true", help="Only print what would be merged.")
     return parser
 
@@ -333,7 +349,7 @@ def main(argv: list[str]) -> int:
         return 1
     tables = ("articles", "rejects") if args.table == "all" else (args.table,)
     results = compact_dataset(args.dataset, tables, args.target_file_bytes, args.row_group_bytes,
-                              args.dry_run)
+                              args.dry_run, args.min_age_seconds)
     changed = [r for r in results if r.files_after < r.files_before]
     for r in changed:
         print(("would merge " if args.dry_run else "") + r.describe())

@@ -83,7 +83,7 @@ def test_compact_keeps_rows_and_merges_files(tmp_path):
     before = {t: _rows(root, t) for t in ("articles", "rejects")}
     assert len(_files(root, "articles")) == 12
 
-    results = compact_dataset(str(root))
+    results = compact_dataset(str(root), min_age_seconds=0)
 
     assert {t: _rows(root, t) for t in ("articles", "rejects")} == before
     assert sum(before["articles"].values()) == 60
@@ -96,7 +96,7 @@ def test_compact_keeps_rows_and_merges_files(tmp_path):
 
 def test_compacted_files_are_sorted_zstd_with_statistics_and_metadata(tmp_path):
     root = _streaming_dataset(tmp_path)
-    compact_dataset(str(root))
+    compact_dataset(str(root), min_age_seconds=0)
     for path, key in [(p, "published_at") for p in _files(root, "articles")] + [
             (p, "at") for p in _files(root, "rejects")]:
         assert path.name.startswith("part-compact-")
@@ -128,7 +128,7 @@ def test_target_size_splits_groups_and_leaves_big_files(tmp_path):
     before = _rows(root, "articles")
     big_mtime = big.stat().st_mtime_ns
 
-    compact_dataset(str(root), ("articles",), target_file_bytes=target)
+    compact_dataset(str(root), ("articles",), target_file_bytes=target, min_age_seconds=0)
 
     assert _rows(root, "articles") == before
     assert big.exists() and big.stat().st_mtime_ns == big_mtime
@@ -223,10 +223,13 @@ def test_parse_bytes_rejects(text):
 
 def test_cli_compact_dry_run_then_real(tmp_path, capsys):
     root = _streaming_dataset(tmp_path)
-    assert cli.main(["compact", str(root), "--dry-run"]) == 0
+    assert cli.main(["compact", str(root)]) == 0
+    assert "15 files -> 15" in capsys.readouterr().out, "files younger than --min-age-seconds stay"
+    assert cli.main(["compact", str(root), "--dry-run", "--min-age-seconds", "0"]) == 0
     assert "would merge articles/date=2025-03-18/lang=fr: 6 files -> 1" in capsys.readouterr().out
     assert len(_files(root, "articles")) == 12
-    assert cli.main(["compact", str(root), "--table", "articles", "--target-file-bytes", "128MB"]) == 0
+    assert cli.main(["compact", str(root), "--table", "articles", "--target-file-bytes", "128MB",
+                     "--min-age-seconds", "0"]) == 0
     out = capsys.readouterr().out
     assert "2 partitions, 12 files -> 2" in out
     assert len(_files(root, "articles")) == 2 and len(_files(root, "rejects")) == 3
