@@ -348,3 +348,20 @@ def test_report_of_the_real_golden_run(tmp_path):
     dom = assert_report_shows_golden_stories(dataset, docs, tmp_path)
     rejects = dom[dom.index('id="rejects"'):]
     assert "fetch" in rejects and "404" in rejects, "the missing page shows among the rejects"
+
+
+def test_cli_period_filter_and_empty_dataset(tmp_path, capsys):
+    dataset = write_dataset(tmp_path / "dataset", mixed_rows())
+    out = tmp_path / "march19.html"
+    assert cli.main(["report", str(dataset), "--out", str(out), "--since", "2025-03-18",
+                     "--until", "2025-03-19"]) == 0
+    assert "4 articles in 3 stories" in capsys.readouterr().out
+    page = out.read_text(encoding="utf-8")
+    assert "Coast cleanup begins" in page and "Storm hits the coast" not in page
+    assert "Period 2025-03-19 – 2025-03-19" not in page and "Period 2025-03-19" in page
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.main(["report", str(empty), "--out", str(tmp_path / "empty.html")]) == 0
+    page = (tmp_path / "empty.html").read_text(encoding="utf-8")
+    assert "No articles." in page and "No run manifests." in page
