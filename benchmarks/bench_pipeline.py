@@ -1,0 +1,393 @@
+"""`make bench`: newsbeam's throughput against a naive loop and trafilatura's CLI.
+
+Builds N byte-distinct copies of the 258 real fundus pages (`benchmarks.corpus`),
+serves them from local sites with a per-request latency behind RSS feeds, and
+runs each row in its own subprocess, so that its CPU time and memory are its own:
+
+  (a) `newsbeam ingest`, in-process FnApiRunner
+  (b) `newsbeam ingest` with two worker processes
+  (c) the naive loop (`benchmarks/naive_loop.py`): fetch -> trafilatura ->
+      langdetect -> hashing -> one Parquet write, one page at a time
+  (d) `trafilatura --input-dir --parallel 2 --with-metadata` over the same
+      pages on disk: extraction only, no network
+
+Columns: pages per second (N / wall time, start-up included), CPU seconds per
+page (user + system of the process tree), peak memory (largest sum of RSS over
+the process tree, sampled from /proc), and each row's throughput relative to
+(c) and (d). Under the table, a per-stage breakdown of where newsbeam's time
+goes, from a cProfile run of (a) on a subset of the pages.
+
+Usage: python benchmarks/bench_pipeline.py [--pages 2000] [--latency 0.05]
+       [--hosts 4] [--rows a,b,c,d] [--profile-pages 300] [--json FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import glob
+import json
+import os
+import pstats
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Optional
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from benchmarks.corpus import Corpus, ServedCorpus, load_sources  # noqa: E402
+
+__all__ = ["ROWS", "Measurement", "RowResult", "TreeMonitor", "measure", "run_row",
+           "stage_breakdown", "format_table", "format_breakdown", "run_benchmark", "main"]
+
+ROWS = {
+    "a": "newsbeam ingest, in-process",
+    "b": "newsbeam ingest, 2 worker processes",
+    "c": "naive loop (fetch, trafilatura, langdetect, hash, Parquet)",
+    "d": "trafilatura CLI --parallel 2 --with-metadata (disk, no network)",
+}
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# --- measuring one subprocess and its descendants ---------------------------
+
+class TreeMonitor:
+    """Samples the RSS and CPU time of a process and all its descendants from /proc.
+
+    `peak_rss` is the largest sum of RSS over the tree seen in one sample;
+    `cpu_seconds` sums, over every process ever seen, its last user+system time.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.05):
+        self.pid = pid
+        self.interval = interval
+        self.peak_rss = 0
+        self._cpu: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(self._cpu.values())
+
+    def start(self) -> "TreeMonitor":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
+
+    def sample(self) -> None:
+        total = 0
+        for pid in self._tree():
+            try:
+                with open(f"/proc/{pid}/statm") as f:
+                    total += int(f.read().split()[1]) * _PAGE_SIZE
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                self._cpu[pid] = (int(fields[11]) + int(fields[12])) / _TICKS
+            except (OSError, IndexError, ValueError):
+                continue
+        self.peak_rss = max(self.peak_rss, total)
+
+    def _tree(self) -> list[int]:
+        found, todo = [], [self.pid]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            for children in glob.glob(f"/proc/{pid}/task/*/children"):
+                try:
+                    with open(children) as f:
+                        todo.extend(int(c) for c in f.read().split())
+                except (OSError, ValueError):
+                    continue
+        return found
+
+
+@dataclasses.dataclass
+class Measurement:
+    """Wall time, CPU time and peak memory of one command."""
+
+    seconds: float
+    cpu_seconds: float
+    peak_rss: int
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def measure(cmd: list[str], *, env: Optional[dict[str, str]] = None,
+            cwd: Optional[str] = None, log_dir: Optional[Path] = None) -> Measurement:
+    """Runs `cmd` and measures it.
+
+    CPU time is the larger of the kernel's account of the reaped tree
+    (`wait4` rusage) and the /proc samples (which also see descendants that
+    were never reaped); peak memory is the /proc tree sum, or the largest
+    single process (`ru_maxrss`) when that is larger.
+    """
+    log_dir = Path(log_dir or tempfile.mkdtemp(prefix="nb-bench-log-"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    out_path, err_path = log_dir / "stdout.txt", log_dir / "stderr.txt"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=cwd)
+        monitor = TreeMonitor(proc.pid).start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        monitor.stop()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    cpu = max(usage.ru_utime + usage.ru_stime, monitor.cpu_seconds)
+    peak = max(monitor.peak_rss, usage.ru_maxrss * 1024)
+    return Measurement(seconds, cpu, peak, proc.returncode,
+                       out_path.read_text(errors="replace"), err_path.read_text(errors="replace"))
+
+
+# --- the rows ---------------------------------------------------------------
+
+@dataclasses.dataclass
+class RowResult:
+    """One row of the table."""
+
+    key: str
+    label: str
+    pages: int
+    articles: int
+    seconds: float
+    cpu_seconds: float
+    peak_rss: int
+    detail: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def pages_per_second(self) -> float:
+        return self.pages / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_per_page(self) -> float:
+        return self.cpu_seconds / self.pages if self.pages else 0.0
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.setdefault("PYTHONHASHSEED", "0")
+    return env
+
+
+def newsbeam_command(served: ServedCorpus, output: Path, workers: int = 1,
+                     extra: tuple[str, ...] = ()) -> list[str]:
+    """The `newsbeam ingest` command line over a served corpus."""
+    cmd = [sys.executable, "-m", "pipelines.cli", "ingest", "--output", str(output)]
+    for feed in served.feed_urls:
+        cmd += ["--feed", feed]
+    for host in served.allow_hosts:
+        cmd += ["--allow-host", host]
+    if workers > 1:
+        cmd += [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
+    return cmd + list(extra)
+
+
+def _manifest(output: Path) -> dict:
+    runs = sorted((output / "_runs").glob("*.json"))
+    return json.loads(runs[-1].read_text()) if runs else {}
+
+
+def _check(m: Measurement, what: str) -> None:
+    if m.returncode != 0:
+        raise RuntimeError(f"{what} failed ({m.returncode}):\n{m.stderr[-3000:]}")
+
+
+def run_row(key: str, served: ServedCorpus, workdir: Path, extra: tuple[str, ...] = ()) -> RowResult:
+    """Runs one row of the table in its own subprocess and measures it."""
+    corpus = served.corpus
+    out = workdir / f"row_{key}"
+    if out.exists():
+        shutil.rmtree(out)
+    detail: dict = {}
+    if key in ("a", "b"):
+        m = measure(newsbeam_command(served, out / "dataset", 2 if key == "b" else 1, extra),
+                    env=_env(), cwd=str(REPO), log_dir=out / "log")
+        _check(m, f"row {key}")
+        manifest = _manifest(out / "dataset")
+        counts = manifest.get("counts", {})
+        articles = int(counts.get("articles_written", 0))
+        detail = {"counts": counts, "rejects_by_reason": manifest.get("rejects_by_reason", {}),
+                  "counters": manifest.get("counters", {})}
+    elif key == "c":
+        cmd = [sys.executable, str(REPO / "benchmarks" / "naive_loop.py"), "--output", str(out / "dataset")]
+        for feed in served.feed_urls:
+            cmd += ["--feed", feed]
+        m = measure(cmd, env=_env(), cwd=str(REPO), log_dir=out / "log")
+        _check(m, "row c")
+        detail = json.loads(m.stdout.strip().splitlines()[-1])
+        articles = int(detail.get("articles", 0))
+    elif key == "d":
+        pages_dir, text_dir = out / "pages", out / "text"
+        corpus.write_dir(pages_dir)
+        text_dir.mkdir(parents=True)
+        cli = shutil.which("trafilatura", path=str(Path(sys.executable).parent)) or "trafilatura"
+        m = measure([cli, "--input-dir", str(pages_dir), "--output-dir", str(text_dir),
+                     "--parallel", "2", "--with-metadata"], env=_env(), cwd=str(out), log_dir=out / "log")
+        _check(m, "row d")
+        articles = sum(1 for _ in text_dir.rglob("*.txt"))
+        shutil.rmtree(pages_dir)
+    else:
+        raise ValueError(f"unknown row {key!r}")
+    return RowResult(key, ROWS[key], corpus.pages, articles, m.seconds, m.cpu_seconds, m.peak_rss, detail)
+
+
+# --- where the time goes ----------------------------------------------------
+
+def profile_newsbeam(served: ServedCorpus, workdir: Path) -> Path:
+    """Runs row (a) under cProfile; returns the profile file."""
+    out = workdir / "profile"
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    prof = out / "newsbeam.prof"
+    cmd = newsbeam_command(served, out / "dataset")
+    cmd[1:3] = ["-m", "cProfile", "-o", str(prof), "-m", "pipelines.cli"]
+    m = measure(cmd, env=_env(), cwd=str(REPO), log_dir=out / "log")
+    _check(m, "profiled run")
+    return prof
+
+
+def _stage_of(filename: str, function: str) -> Optional[str]:
+    path = Path(filename)
+    if path.parent.name == "transforms" and path.parent.parent == REPO and function in (
+            "process", "finish_bundle", "start_bundle", "setup", "teardown"):
+        return path.stem
+    return None
+
+
+def stage_breakdown(profile: Path) -> tuple[float, list[tuple[str, float]], list[tuple[str, float, float]]]:
+    """Where the profiled run spent its main-thread time.
+
+    Returns:
+        (total seconds, [(stage, seconds in its DoFn methods)], [(function,
+        own seconds, cumulative seconds)] for the top functions by own time).
+    """
+    stats = pstats.Stats(str(profile))
+    total = stats.total_tt
+    stages: dict[str, float] = {}
+    functions = []
+    for (filename, _, function), (_, _, tottime, cumtime, _) in stats.stats.items():
+        stage = _stage_of(filename, function)
+        if stage is not None:
+            stages[stage] = stages.get(stage, 0.0) + cumtime
+        short = filename.split("site-packages/")[-1].replace(str(REPO) + "/", "")
+        functions.append((f"{short}:{function}", tottime, cumtime))
+    functions.sort(key=lambda f: -f[1])
+    return total, sorted(stages.items(), key=lambda kv: -kv[1]), functions[:15]
+
+
+# --- output -------------------------------------------------------------------
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:,.0f} MB"
+
+
+def format_table(rows: list[RowResult], pages: int, latency: float, hosts: int) -> str:
+    by_key = {r.key: r for r in rows}
+    lines = [f"newsbeam benchmark: {pages} pages (fundus x{pages / 258:.1f}, byte-distinct), "
+             f"{latency * 1000:.0f} ms latency, {hosts} sites, {os.cpu_count()} CPUs",
+             "",
+             f"{'row':<70} {'pages/s':>8} {'CPU s/page':>10} {'peak mem':>9} {'vs (c)':>7} {'vs (d)':>7} {'articles':>8}"]
+    for r in rows:
+        ratios = []
+        for ref in ("c", "d"):
+            base = by_key.get(ref)
+            ratios.append(f"{r.pages_per_second / base.pages_per_second:.2f}x"
+                          if base and base.pages_per_second else "-")
+        lines.append(f"({r.key}) {r.label:<66} {r.pages_per_second:>8.1f} {r.cpu_per_page:>10.4f} "
+                     f"{_mb(r.peak_rss):>9} {ratios[0]:>7} {ratios[1]:>7} {r.articles:>8}")
+    return "\n".join(lines)
+
+
+def format_breakdown(total: float, stages: list[tuple[str, float]],
+                     functions: list[tuple[str, float, float]], pages: int) -> str:
+    lines = [f"where the time goes: cProfile of (a) over {pages} pages, main thread, "
+             f"{total:.1f} s profiled ({1000 * total / pages:.1f} ms/page; profiling slows Python code)",
+             f"  {'stage (DoFn methods in transforms/<module>.py)':<52} {'s':>7} {'ms/page':>8} {'share':>6}"]
+    for stage, seconds in stages:
+        lines.append(f"  {stage:<52} {seconds:>7.1f} {1000 * seconds / pages:>8.1f} {seconds / total:>6.0%}")
+    rest = total - sum(s for _, s in stages)
+    lines.append(f"  {'(Beam runner, coders, shuffles, everything else)':<52} {rest:>7.1f} "
+                 f"{1000 * rest / pages:>8.1f} {rest / total:>6.0%}")
+    lines.append(f"  top functions by own time:")
+    for name, own, cum in functions:
+        lines.append(f"    {name[-70:]:<70} {own:>6.1f} s own {cum:>7.1f} s cum")
+    return "\n".join(lines)
+
+
+def run_benchmark(pages: int = 2000, latency: float = 0.05, hosts: int = 4, feed_items: int = 200,
+                  rows: tuple[str, ...] = ("a", "b", "c", "d"), profile_pages: int = 300,
+                  workdir: Optional[Path] = None, extra: tuple[str, ...] = ()) -> dict:
+    """Runs the benchmark; returns {"rows": [RowResult], "table": str, "breakdown": str}."""
+    sources = load_sources()
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="nb-bench-"))
+    corpus = Corpus(sources, pages, hosts=hosts, feed_items=feed_items)
+    results = []
+    with corpus.serve(latency) as served:
+        for key in rows:
+            print(f"running ({key}) {ROWS[key]} ...", file=sys.stderr, flush=True)
+            results.append(run_row(key, served, workdir, extra))
+    table = format_table(results, pages, latency, corpus.hosts)
+    breakdown = ""
+    if profile_pages:
+        sub = Corpus(sources, min(pages, profile_pages), hosts=hosts, feed_items=feed_items)
+        print(f"profiling (a) over {sub.pages} pages ...", file=sys.stderr, flush=True)
+        with sub.serve(latency) as served:
+            prof = profile_newsbeam(served, workdir)
+        breakdown = format_breakdown(*stage_breakdown(prof), sub.pages)
+    return {"rows": results, "table": table, "breakdown": breakdown, "workdir": str(workdir)}
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pages", type=int, default=2000, help="pages in the corpus (default 2000)")
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds per request (default 0.05)")
+    parser.add_argument("--hosts", type=int, default=4, help="local sites serving the pages (default 4)")
+    parser.add_argument("--feed-items", type=int, default=200, help="most items per feed (default 200)")
+    parser.add_argument("--rows", default="a,b,c,d", help="rows to run, e.g. a,d (default a,b,c,d)")
+    parser.add_argument("--profile-pages", type=int, default=300,
+                        help="pages of the profiled run for the per-stage breakdown; 0 skips it")
+    parser.add_argument("--workdir", default=None, help="keep outputs here (default: a temp folder, removed)")
+    parser.add_argument("--json", default=None, help="also write the results as JSON to this file")
+    args, extra = parser.parse_known_args(argv)
+    rows = tuple(r.strip() for r in args.rows.split(",") if r.strip())
+    for key in rows:
+        if key not in ROWS:
+            parser.error(f"unknown row {key!r}; rows are {', '.join(ROWS)}")
+    keep = args.workdir is not None
+    result = run_benchmark(args.pages, args.latency, args.hosts, args.feed_items, rows,
+                           args.profile_pages, Path(args.workdir) if keep else None, tuple(extra))
+    print(result["table"])
+    if result["breakdown"]:
+        print()
+        print(result["breakdown"])
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "pages": args.pages, "latency": args.latency, "hosts": args.hosts,
+            "rows": [dict(dataclasses.asdict(r), pages_per_second=r.pages_per_second,
+                          cpu_per_page=r.cpu_per_page) for r in result["rows"]],
+            "table": result["table"], "breakdown": result["breakdown"]}, indent=2, default=str))
+    if not keep:
+        shutil.rmtree(result["workdir"], ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
