@@ -25,14 +25,16 @@ import logging
 import os
 import shutil
 import signal
+import socket
+import subprocess
 import sys
 import threading
 from typing import Any, Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import (PipelineOptions, PrismRunnerOptions,
-                                                  StandardOptions)
+from apache_beam.options.pipeline_options import (PipelineOptions, PortableOptions,
+                                                  PrismRunnerOptions, StandardOptions)
 from apache_beam.transforms.window import FixedWindows
 
 from pipelines.batch import IngestArticles
@@ -103,7 +105,8 @@ def stream_options(argv: list[str]) -> PipelineOptions:
     standard = options.view_as(StandardOptions)
     standard.streaming = True
     standard.runner = standard.runner or "PrismRunner"
-    if standard.runner.split(".")[-1] in ("PrismRunner", "DirectRunner", "SwitchingDirectRunner"):
+    if (standard.runner.split(".")[-1] in ("PrismRunner", "DirectRunner", "SwitchingDirectRunner")
+            and not options.view_as(PortableOptions).job_endpoint):
         # These would download Prism from GitHub when they find no binary.
         prism = options.view_as(PrismRunnerOptions)
         found = find_prism(prism.prism_location)
@@ -111,6 +114,45 @@ def stream_options(argv: list[str]) -> PipelineOptions:
             raise PrismNotFound(PRISM_HELP.format(version=_beam_version()))
         prism.prism_location = found
     return options
+
+
+class _PrismServer:
+    """Runs Prism in its own session, so a Ctrl-C at the terminal reaches only the driver.
+
+    Beam's PrismRunner would start Prism in the driver's process group, where
+    the terminal's SIGINT kills it before the pipeline can drain. Used when the
+    runner is Prism and no --job_endpoint is given: sets --job_endpoint.
+    """
+
+    def __init__(self, options: PipelineOptions):
+        self._options = options
+        self._process: Optional[subprocess.Popen] = None
+
+    def __enter__(self) -> "_PrismServer":
+        standard = self._options.view_as(StandardOptions)
+        portable = self._options.view_as(PortableOptions)
+        binary = self._options.view_as(PrismRunnerOptions).prism_location
+        if standard.runner.split(".")[-1] != "PrismRunner" or portable.job_endpoint or not binary:
+            return self
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self._process = subprocess.Popen(
+            [binary, "--job_port", str(port), "--log_level", "warn", "--serve_http=false"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        portable.job_endpoint = f"localhost:{port}"
+        portable.environment_type = portable.environment_type or "LOOPBACK"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
 
 
 def stop_file_path(output: str, run_id: str) -> str:
@@ -236,7 +278,7 @@ def run(argv: list[str]) -> dict[str, Any]:
     stop_file = stop_file_path(o.output, run_id)
     started = dt.datetime.now(dt.timezone.utc)
     status, error, counters = "succeeded", None, {}
-    with _Stopper(stop_file) as stopper:
+    with _Stopper(stop_file) as stopper, _PrismServer(options):
         try:
             pipeline = beam.Pipeline(options=options)
             build_stream(pipeline, feeds, run_id, stop_file)

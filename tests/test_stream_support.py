@@ -1,8 +1,9 @@
 """Helpers of the polling and streaming tests (no tests here).
 
 `FeedSite` serves, on 127.0.0.1, an RSS feed that can gain entries between
-polls and answers conditional GETs with 304 while it is unchanged, plus one
-HTML article page per entry, each with its own English text.
+polls (by hand, or when its Nth request comes) and answers conditional GETs
+with 304 while it is unchanged, plus one HTML article page per entry, each
+with its own English text.
 """
 from __future__ import annotations
 
@@ -61,7 +62,8 @@ class FeedSite:
     `/feed.xml` sends an ETag and a Last-Modified header and answers 304 to a
     request whose If-None-Match matches; `failing` makes it answer 500.
     `/articles/<n>.html` are the pages. Every feed request is recorded with
-    its headers and the status sent.
+    its headers and the status sent. `grow_at[k] = n` adds n entries just
+    before the k-th feed request (1-based) is answered.
     """
 
     def __init__(self, name: str = "feed", start: int = 0):
@@ -73,6 +75,7 @@ class FeedSite:
         self._log: list[tuple[dict[str, str], int]] = []
         self.server = SiteServer({f"/{name}.xml": self._feed})
         self._version = 0
+        self.grow_at: dict[int, int] = {}
 
     # lifecycle
 
@@ -101,15 +104,19 @@ class FeedSite:
 
     def add(self, count: int = 1) -> list[str]:
         """Adds `count` new entries (and their pages); returns their URLs."""
-        added = []
         with self._lock:
-            for _ in range(count):
-                n = self._next
-                self._next += 1
-                self.items.append(n)
-                path = f"/articles/{self.name}-{n}.html"
-                self.server.routes[path] = Route(self._page(n).encode("utf-8"))
-                added.append(self.url_of(n))
+            return self._add(count)
+
+    def _add(self, count: int) -> list[str]:
+        added = []
+        for _ in range(count):
+            n = self._next
+            self._next += 1
+            self.items.append(n)
+            path = f"/articles/{self.name}-{n}.html"
+            self.server.routes[path] = Route(self._page(n).encode("utf-8"))
+            added.append(self.url_of(n))
+        if added:
             self._version += 1
         return added
 
@@ -135,6 +142,7 @@ class FeedSite:
     def _feed(self, handler) -> Route:
         with self._lock:
             headers = dict(handler.headers.items())
+            self._add(self.grow_at.get(len(self._log) + 1, 0))
             if self.failing:
                 self._log.append((headers, 500))
                 return Route(b"boom", "text/plain", 500)
