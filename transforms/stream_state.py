@@ -8,10 +8,13 @@ what arrives within one horizon (default 7 days).
 
 - `FirstSeen`: FeedEntry -> FeedEntry, the first entry per URL key only.
 - `FirstPerKey`: the generic stateful DoFn under it, for any (key, value).
+- `MarkCopies`: exact copies, keyed by content hash.
+- `MatchEarlierArticles`: near-copies and stories, keyed by the LSH bands of
+  `transforms.similarity` and the blocking keys of `transforms.story`.
 - `StreamDeduplicate`: Article -> StageResult, the streaming counterpart of
-  `transforms.dedup.Deduplicate`: the same identities and keys, computed by
-  the dedup stage's pure functions, matched against keyed state instead of
-  the dataset.
+  `transforms.dedup.Deduplicate`: the same identities, keys and similarity,
+  computed by the same pure functions, matched against keyed state instead
+  of the dataset.
 """
 from __future__ import annotations
 
@@ -27,8 +30,9 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from schemas.records import Article
 from transforms.common import StageResult, counter
 
-__all__ = ["DEFAULT_HORIZON", "FirstPerKey", "FirstSeen", "MarkCopies", "StreamDeduplicate",
-           "expiry_time"]
+__all__ = ["DEFAULT_HORIZON", "FirstPerKey", "FirstSeen", "MarkCopies", "MatchEarlierArticles",
+           "StreamDeduplicate", "best_story_match", "earliest_near_copy", "expiry_time", "identify",
+           "resolve_matches"]
 
 DEFAULT_HORIZON = 7 * 24 * 3600.0
 
@@ -175,42 +179,345 @@ class MarkCopies(beam.PTransform):
         return (marked, unhashed) | "All" >> beam.Flatten()
 
 
-def _identify_with_dedup_stage(article: Article) -> Article:
-    """article_id, canonical URL and content hash, as the batch dedup stage computes them."""
-    from transforms.dedup import identify_article
-    return identify_article(article)
+
+
+# --- stories ------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class _BlockMember:
+    """An earlier article remembered by one blocking key."""
+
+    doc_id: str
+    vector: dict[str, float]
+    day: Optional[float]
+    story_id: str
+    expires: int  # micros
+
+
+@dataclasses.dataclass
+class _Block:
+    members: list[_BlockMember] = dataclasses.field(default_factory=list)
+    saturated_until: int = 0  # micros; a block past max_block is not distinctive
+
+
+def best_story_match(doc: "StoryDoc", members: list[_BlockMember], params: "StoryParams",
+                     ) -> Optional[tuple[float, str, str]]:
+    """(similarity, story_id, doc_id) of the most similar earlier member at or above the threshold.
+
+    Pure; ties go to the smaller story id, so that every runner agrees.
+    """
+    from transforms.story import StoryDoc, story_similarity
+
+    best = None
+    for member in members:
+        sim = story_similarity(doc, StoryDoc(doc_id=member.doc_id, vector=member.vector, day=member.day),
+                               params)
+        if sim < params.threshold:
+            continue
+        if best is None or (-sim, member.story_id) < (-best[0], best[1]):
+            best = (sim, member.story_id, member.doc_id)
+    return best
+
+
+class _StoryBlockDoFn(beam.DoFn):
+    """(block key, StoryDoc) -> (doc_id, (similarity, story_id)) for the best earlier match.
+
+    The block remembers each article (with the story it provisionally joined)
+    until `horizon` after it arrived; a block that grows past `max_block`
+    members is too common to tell stories apart and stops matching, as in batch.
+    """
+
+    BLOCK = ReadModifyWriteStateSpec("block", coders.PickleCoder())
+    EXPIRY = TimerSpec("expiry", TimeDomain.WATERMARK)
+
+    def __init__(self, horizon: float, params):
+        self._horizon = horizon
+        self._params = params
+
+    def setup(self):
+        self._matches = counter("stream", "story_matches")
+        self._saturated = counter("stream", "story_blocks_saturated")
+
+    def process(self, element, timestamp=beam.DoFn.TimestampParam,
+                block_state=beam.DoFn.StateParam(BLOCK), expiry=beam.DoFn.TimerParam(EXPIRY)):
+        from transforms.story import story_id_for
+
+        _, doc = element
+        block = block_state.read() or _Block()
+        if block.saturated_until > timestamp.micros:
+            return
+        best = best_story_match(doc, block.members, self._params)
+        if best is not None:
+            self._matches.inc()
+            yield doc.doc_id, (best[0], best[1])
+        expires = expiry_time(timestamp, self._horizon)
+        block.members.append(_BlockMember(doc.doc_id, doc.vector, doc.day,
+                                          best[1] if best else story_id_for(doc.doc_id), expires.micros))
+        if len(block.members) > self._params.max_block:
+            self._saturated.inc()
+            block = _Block(saturated_until=expires.micros)
+        block_state.write(block)
+        expiry.set(Timestamp(micros=min([m.expires for m in block.members] or [block.saturated_until])))
+
+    @on_timer(EXPIRY)
+    def expire(self, fired=beam.DoFn.TimestampParam, block_state=beam.DoFn.StateParam(BLOCK),
+               expiry=beam.DoFn.TimerParam(EXPIRY)):
+        block = block_state.read()
+        if block is None:
+            return
+        now = fired.micros
+        members = [m for m in block.members if m.expires > now]
+        saturated = block.saturated_until if block.saturated_until > now else 0
+        if not members and not saturated:
+            block_state.clear()
+            return
+        block_state.write(_Block(members, saturated))
+        expiry.set(Timestamp(micros=min([m.expires for m in members] or [saturated])))
+
+
+class _StoryDocDoFn(beam.DoFn):
+    """Article -> (block key, StoryDoc) for each blocking key of its story vector."""
+
+    def __init__(self, params):
+        self._params = params
+
+    def setup(self):
+        from transforms.story import TermRarity
+        self._rarity = TermRarity()
+
+    def process(self, article: Article):
+        from transforms.story import StoryDoc, blocking_keys, story_vector
+
+        vector = story_vector(article.text or "", article.language, self._rarity,
+                              title=article.title, max_features=self._params.max_features)
+        when = article.published_at
+        day = when.timestamp() / 86400.0 if when else None
+        doc = StoryDoc(doc_id=article.article_id, vector=vector, day=day)
+        for key in blocking_keys(vector, self._params.block_keys):
+            yield key, doc
+
+
+# --- near-copies ----------------------------------------------------------------------
+
+@dataclasses.dataclass
+class _BandMember:
+    doc_id: str
+    hashvalues: Any  # numpy uint64 array
+    size: int
+    arrived: int  # micros
+    expires: int  # micros
+
+
+class _SignatureDoFn(beam.DoFn):
+    """Article -> (band key, (doc_id, Signature)) for each LSH band of its MinHash."""
+
+    def __init__(self, params):
+        self._params = params
+
+    def setup(self):
+        from transforms.similarity import NearCopyHasher
+        self._hasher = NearCopyHasher(self._params)
+
+    def process(self, article: Article):
+        signature = self._hasher.signature(article.text or "")
+        if signature.size < self._params.min_shingles:
+            return  # short texts are only ever exact copies (MarkCopies)
+        for key in self._hasher.band_keys(signature):
+            yield key, (article.article_id, signature)
+
+
+def earliest_near_copy(doc_id: str, signature, members: list[_BandMember], params,
+                       ) -> Optional[tuple[tuple, str, float]]:
+    """(order, doc_id, similarity) of the earliest earlier member `signature` nearly copies."""
+    from transforms.similarity import Signature, is_near_copy
+
+    found = []
+    for member in members:
+        if member.doc_id == doc_id:
+            continue
+        sim = is_near_copy(signature, Signature(member.hashvalues, member.size), params)
+        if sim is not None:
+            found.append(((member.arrived, member.doc_id), member.doc_id, sim))
+    return min(found, key=lambda c: (c[0], c[1])) if found else None
+
+
+class _CopyBandDoFn(beam.DoFn):
+    """(band key, (doc_id, Signature)) -> (doc_id, (order, original_id, similarity)).
+
+    A band remembers its last `max_candidates` articles, each until `horizon`
+    after it arrived.
+    """
+
+    BAND = ReadModifyWriteStateSpec("band", coders.PickleCoder())
+    EXPIRY = TimerSpec("expiry", TimeDomain.WATERMARK)
+
+    def __init__(self, horizon: float, params):
+        self._horizon = horizon
+        self._params = params
+
+    def process(self, element, timestamp=beam.DoFn.TimestampParam,
+                band=beam.DoFn.StateParam(BAND), expiry=beam.DoFn.TimerParam(EXPIRY)):
+        _, (doc_id, signature) = element
+        members: list[_BandMember] = band.read() or []
+        match = earliest_near_copy(doc_id, signature, members, self._params)
+        if match is not None:
+            yield doc_id, match
+        expires = expiry_time(timestamp, self._horizon).micros
+        members = (members + [_BandMember(doc_id, signature.hashvalues, signature.size,
+                                          timestamp.micros, expires)])[-self._params.max_candidates:]
+        band.write(members)
+        expiry.set(Timestamp(micros=min(m.expires for m in members)))
+
+    @on_timer(EXPIRY)
+    def expire(self, fired=beam.DoFn.TimestampParam, band=beam.DoFn.StateParam(BAND),
+               expiry=beam.DoFn.TimerParam(EXPIRY)):
+        members = [m for m in (band.read() or []) if m.expires > fired.micros]
+        if not members:
+            band.clear()
+            return
+        band.write(members)
+        expiry.set(Timestamp(micros=min(m.expires for m in members)))
+
+
+# --- matching an article with earlier ones -------------------------------------------
+
+def resolve_matches(article: Article, story_matches: list[tuple[float, str]],
+                    copy_matches: list[tuple[tuple, str, float]]) -> Article:
+    """The article with its story (best story match, else its own) and its near-copy original.
+
+    Pure. An exact copy already marked (`duplicate_of` set) stays as it is.
+    """
+    from transforms.similarity import earliest_copy
+    from transforms.story import story_id_for
+
+    best = min(story_matches, key=lambda m: (-m[0], m[1])) if story_matches else None
+    changes: dict[str, Any] = {"story_id": best[1] if best else story_id_for(article.article_id)}
+    copy = earliest_copy(copy_matches)
+    if copy is not None and not article.duplicate_of:
+        changes["duplicate_of"], changes["duplicate_similarity"] = copy
+    return dataclasses.replace(article, **changes)
+
+
+def _resolve(element):
+    _, grouped = element
+    stories, copies = list(grouped["story"]), list(grouped["copy"])
+    for article in grouped["article"]:
+        yield resolve_matches(article, stories, copies)
+
+
+class MatchEarlierArticles(beam.PTransform):
+    """Article -> Article with `story_id` and near-copy `duplicate_of`, from keyed state.
+
+    Stories: each article is compared, within each of its blocking keys
+    (`transforms.story.blocking_keys`), with the articles of the last
+    `horizon` sharing the key (`story_similarity`); it joins the story of its
+    most similar earlier article at or above the threshold, or starts its own
+    (`story_id_for`). Unlike batch, a story is never re-clustered later.
+
+    Near-copies: each article is compared, within each LSH band of its MinHash
+    (`transforms.similarity`), with the last articles of the band
+    (`is_near_copy`); the earliest one it copies becomes its `duplicate_of`.
+
+    The matches of one article meet its record in a CoGroupByKey over fixed
+    windows of `window` seconds, so articles come out windowed.
+
+    Args:
+        window: seconds of the windows the matches are gathered in.
+        horizon: seconds an article stays in its blocks and bands.
+        story_params: `transforms.story.StoryParams`; defaults when None.
+        copy_params: `transforms.similarity.NearCopyParams`; defaults when None.
+    """
+
+    def __init__(self, window: float, horizon: float = DEFAULT_HORIZON, story_params=None,
+                 copy_params=None):
+        super().__init__()
+        from transforms.similarity import NearCopyParams
+        from transforms.story import StoryParams
+
+        self._window = window
+        self._horizon = horizon
+        self._story_params = story_params or StoryParams()
+        self._copy_params = copy_params or NearCopyParams()
+
+    def expand(self, articles):
+        from apache_beam.transforms.window import FixedWindows
+
+        windows = FixedWindows(self._window)
+        stories = (articles
+                   | "StoryDocs" >> beam.ParDo(_StoryDocDoFn(self._story_params))
+                   .with_output_types(tuple[str, Any])
+                   | "MatchInBlocks" >> beam.ParDo(_StoryBlockDoFn(self._horizon, self._story_params))
+                   .with_input_types(tuple[str, Any])
+                   | "StoryWindows" >> beam.WindowInto(windows))
+        copies = (articles
+                  | "Signatures" >> beam.ParDo(_SignatureDoFn(self._copy_params))
+                  .with_output_types(tuple[str, Any])
+                  | "MatchInBands" >> beam.ParDo(_CopyBandDoFn(self._horizon, self._copy_params))
+                  .with_input_types(tuple[str, Any])
+                  | "CopyWindows" >> beam.WindowInto(windows))
+        keyed = (articles
+                 | "KeyById" >> beam.Map(lambda a: (a.article_id, a))
+                 | "ArticleWindows" >> beam.WindowInto(windows))
+        return ({"article": keyed, "story": stories, "copy": copies}
+                | "Gather" >> beam.CoGroupByKey()
+                | "Resolve" >> beam.FlatMap(_resolve))
+
+
+# --- the stage ------------------------------------------------------------------------
+
+def identify(article: Article) -> Article:
+    """article_id, canonical_url, source_domain and content_hash, as batch dedup sets them."""
+    from transforms.canonical import article_id, canonical_url, source_domain
+    from transforms.similarity import content_hash
+
+    canonical = article.canonical_url or canonical_url(article.url, article.page_meta)
+    return dataclasses.replace(
+        article,
+        canonical_url=canonical,
+        article_id=article.article_id or article_id(canonical),
+        source_domain=article.source_domain or source_domain(canonical),
+        content_hash=article.content_hash or content_hash(article.text or ""))
 
 
 class StreamDeduplicate(beam.PTransform):
     """Article -> StageResult(articles, rejects): dedup with keyed, expiring state.
 
-    1. identities (article_id, canonical_url, content_hash) from the dedup
-       stage's pure functions;
-    2. one row per article_id: the same article reached again (another URL
-       variant, a restart within the run) is dropped (`dedup.already_seen`);
-    3. exact copies: keyed by content hash (`MarkCopies`).
+    1. identities (`identify`): article_id, canonical URL, content hash;
+    2. one row per article_id within the horizon: the same article reached
+       again through another URL variant is dropped;
+    3. exact copies, keyed by content hash (`MarkCopies`);
+    4. near-copies and stories, keyed by LSH band and blocking key
+       (`MatchEarlierArticles`).
+
+    Articles come out in fixed windows of `window` seconds.
 
     Args:
         run_id: the run id.
+        window: seconds of the output windows.
         horizon: seconds each key is remembered (default 7 days).
-        near_threshold: similarity above which an article is a near-copy.
-        identify: Article -> Article filling the identities; the dedup stage's by default.
+        near_threshold: estimated Jaccard similarity from which an article is
+            a near-copy (`NearCopyParams.near_threshold` when None).
     """
 
-    def __init__(self, run_id: Optional[str] = None, horizon: float = DEFAULT_HORIZON,
-                 near_threshold: Optional[float] = None,
-                 identify: Optional[Callable[[Article], Article]] = None):
+    def __init__(self, run_id: Optional[str] = None, window: float = 600.0,
+                 horizon: float = DEFAULT_HORIZON, near_threshold: Optional[float] = None):
         super().__init__()
         self._run_id = run_id
+        self._window = window
         self._horizon = horizon
         self._near_threshold = near_threshold
-        self._identify = identify or _identify_with_dedup_stage
 
     def expand(self, articles):
-        identified = articles | "Identify" >> beam.Map(self._identify)
+        identified = articles | "Identify" >> beam.Map(identify)
         firsts = (identified
                   | "KeyById" >> beam.Map(lambda a: (a.article_id, a)).with_output_types(tuple[str, Any])
-                  | "OnePerArticle" >> FirstPerKey("dedup_stream", self._horizon))
+                  | "OnePerArticle" >> FirstPerKey("dedup", self._horizon))
         marked = firsts | "MarkCopies" >> MarkCopies(self._horizon)
+        copy_params = None
+        if self._near_threshold is not None:
+            from transforms.similarity import NearCopyParams
+            copy_params = NearCopyParams(near_threshold=self._near_threshold)
+        storied = marked | "MatchEarlier" >> MatchEarlierArticles(
+            self._window, self._horizon, copy_params=copy_params)
         no_rejects = articles.pipeline | "NoRejects" >> beam.Create([])
-        return StageResult(marked, no_rejects)
+        return StageResult(storied, no_rejects)
