@@ -37,7 +37,7 @@ ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
 
 def test_rss_entries_resolved_dated_and_deduplicated():
     entries, rejects = parse_feed(RSS, FEED_URL, "application/rss+xml; charset=utf-8", run_id="r")
-    assert [e.url for e in entries] == ["https://news.test/2025/03/18/appel.html", "https://other.test/a?x=1"]
+    assert [e.url for e in entries] == ["https://news.test/2025/03/18/appel.html#comments", "https://other.test/a?x=1"]
     first = entries[0]
     assert first.feed_url == FEED_URL and first.title == "Relative" and first.entry_id == "id-1"
     assert first.published == dt.datetime(2025, 3, 18, 16, 30, tzinfo=dt.timezone.utc)

@@ -29,7 +29,7 @@ from transforms.common import StageResult, ToRejects
 from transforms.fetch import REJECTS_TAG, ConcurrentFetchDoFn
 from transforms.http import FetchError, HttpClient, HttpConfig, normalise_url
 
-__all__ = ["STAGE", "ReadFeeds", "parse_feed", "read_feed", "read_feeds_file"]
+__all__ = ["STAGE", "ReadFeeds", "parse_document", "parse_feed", "read_feed", "read_feeds_file"]
 
 STAGE = "feeds"
 _TAGS = re.compile(r"<[^>]+>")
@@ -57,13 +57,27 @@ def _utc(parsed: Any) -> Optional[dt.datetime]:
 
 
 def _entry_link(entry: Any) -> Optional[str]:
-    link = entry.get("link")
-    if link:
+    """The entry's page: feedparser's `link` when it is an alternate link, else the
+    first HTML alternate, else any alternate, else `link` (never an enclosure when
+    an alternate exists). A permalink guid counts only when it is an absolute URL."""
+    link = entry.get("link") or None
+    if link and entry.get("guidislink") and link == entry.get("id"):
+        # From an RSS <guid> without isPermaLink="false": a link only when it is a URL.
+        return link if urlsplit(link.strip()).scheme.lower() in ("http", "https") else None
+    alternates = [c for c in entry.get("links") or ()
+                  if isinstance(c, dict) and c.get("href") and c.get("rel", "alternate") == "alternate"]
+    if link and any(c["href"] == link for c in alternates):
         return link
-    for candidate in entry.get("links") or ():
-        if candidate.get("href") and candidate.get("rel", "alternate") == "alternate":
+    for candidate in alternates:
+        if _media_type(candidate.get("type")) in ("text/html", "application/xhtml+xml"):
             return candidate["href"]
-    return None
+    if alternates:
+        return alternates[0]["href"]
+    return link
+
+
+def _media_type(value: Optional[str]) -> str:
+    return (value or "").split(";", 1)[0].strip().lower()
 
 
 def _authors(entry: Any) -> list[str]:
@@ -131,14 +145,35 @@ def _parse_json_feed(body: bytes) -> Optional[dict]:
     return {"feed": feed, "entries": entries, "bozo": False}
 
 
+def parse_document(body: bytes, content_type: Optional[str] = None, base_url: Optional[str] = None) -> dict:
+    """The feed document as feedparser's result dict (JSON Feed included); may raise.
+
+    The charset comes from `content_type`, the XML declaration or detection.
+    Links are resolved against xml:base, and against `base_url` only when
+    given: `parse_feed` resolves them itself, so that it can tell a relative
+    RSS guid (an id, not a link) from an absolute one.
+    """
+    import feedparser
+
+    result = _parse_json_feed(body)
+    if result is not None:
+        return result
+    headers = {"content-location": base_url} if base_url else {}
+    if content_type:
+        headers["content-type"] = content_type
+    # A stream, never bytes or str: feedparser would take those for a path or a URL.
+    return feedparser.parse(io.BytesIO(body), response_headers=headers)
+
+
 def parse_feed(body: bytes, feed_url: str, content_type: Optional[str] = None, *,
                base_url: Optional[str] = None, run_id: Optional[str] = None,
                ) -> tuple[list[FeedEntry], list[Reject]]:
     """Entries of a feed document (RSS, Atom, RDF or JSON Feed), and rejects.
 
     Pure: no I/O. Entry URLs are resolved against `base_url` (the URL the
-    feed was finally fetched from) or `feed_url`, fragments dropped, and
-    duplicates within the feed kept once. Bozo feeds yield what could be read.
+    feed was finally fetched from) or `feed_url`; an entry whose URL differs
+    from an earlier one only by its fragment is dropped. Bozo feeds yield
+    what could be read.
 
     Args:
         body: the feed bytes, undecoded.
@@ -151,17 +186,9 @@ def parse_feed(body: bytes, feed_url: str, content_type: Optional[str] = None, *
         (entries, rejects). A feed with nothing readable gives one reject
         (feed_parse_error or empty_feed) for the feed itself.
     """
-    import feedparser
-
     base = base_url or feed_url
-    headers = {"content-location": base}
-    if content_type:
-        headers["content-type"] = content_type
     try:
-        result = _parse_json_feed(body)
-        if result is None:
-            # A stream, never bytes or str: feedparser would treat those as a path or URL.
-            result = feedparser.parse(io.BytesIO(body), response_headers=headers)
+        result = parse_document(body, content_type)
     except Exception as exc:  # noqa: BLE001 - a feed must never crash the stage
         return [], [Reject(url=feed_url, feed_url=feed_url, stage=STAGE, reason="feed_parse_error",
                            error=f"{type(exc).__name__}: {exc}"[:2000], run_id=run_id)]
@@ -174,7 +201,7 @@ def parse_feed(body: bytes, feed_url: str, content_type: Optional[str] = None, *
     for index, item in enumerate(result.get("entries") or ()):
         title = _plain(item.get("title"), item.get("title_detail"))
         link = _entry_link(item)
-        url = normalise_url(urljoin(base, link.strip())) if link else None
+        url = urljoin(base, link.strip()) if link and link.strip() else None
         if not url:
             rejects.append(Reject(url=None, feed_url=feed_url, stage=STAGE, reason="no_link",
                                   error=f"entry {index} has no link (id={item.get('id')!r}, title={title!r})"[:2000],
@@ -184,9 +211,10 @@ def parse_feed(body: bytes, feed_url: str, content_type: Optional[str] = None, *
             rejects.append(Reject(url=url, feed_url=feed_url, stage=STAGE, reason="bad_scheme",
                                   error=f"entry {index} links to a non-http URL", run_id=run_id))
             continue
-        if url in seen:
+        key = normalise_url(url)  # without the fragment: one page, one entry
+        if key in seen:
             continue
-        seen.add(url)
+        seen.add(key)
         entries.append(FeedEntry(
             feed_url=feed_url,
             url=url,
