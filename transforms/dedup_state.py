@@ -1,0 +1,136 @@
+"""Cross-run dedup state: a state folder beside the dataset.
+
+Layout, under `<output_dir>/_state/dedup/`:
+
+    seen/<run_id>-<shard>.jsonl.gz
+        one line per article written by a run: {"id": article_id,
+        "keys": [url_key of its URL and canonical URL]}. Every run reads all
+        of it (about 120 bytes an article): `FilterSeen` skips feed entries
+        whose URL key is in it, `Deduplicate` drops articles whose id is.
+    docs/day=YYYY-MM-DD/<run_id>-<shard>.jsonl.gz
+        one line per *original* article (not a near-copy) written by a run on
+        that (UTC) day: id, story_id, publication day, order, content hash,
+        MinHash values and shingle count, story vector. `Deduplicate` reads
+        the last `state_days` days only, which bounds the read: a copy of an
+        article from that window gets its id as `duplicate_of`, an article on
+        one of its stories gets its `story_id`.
+
+Files are written under `_state/dedup/.tmp/<run_id>/` and renamed into place
+(`FileSystems.rename`), so a reader never sees half a file. All paths go
+through Beam's FileSystems (local, gs://, s3://).
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import gzip
+import json
+from typing import Any, Iterable, Optional
+
+import numpy as np
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.similarity import Signature
+from transforms.story import StoryDoc
+
+__all__ = ["state_root", "seen_pattern", "docs_patterns", "seen_path", "docs_path",
+           "seen_record", "doc_record", "parse_seen", "parse_doc", "OldDoc",
+           "write_lines_atomically", "read_lines"]
+
+
+def state_root(output_dir: str) -> str:
+    return FileSystems.join(output_dir, "_state", "dedup")
+
+
+def seen_pattern(output_dir: str) -> str:
+    return FileSystems.join(state_root(output_dir), "seen", "*.jsonl.gz")
+
+
+def docs_patterns(output_dir: str, now: dt.datetime, days: int) -> list[str]:
+    """Glob patterns of the docs state of the `days` UTC days up to `now`."""
+    today = now.astimezone(dt.timezone.utc).date()
+    return [FileSystems.join(state_root(output_dir), "docs",
+                             f"day={(today - dt.timedelta(days=i)).isoformat()}", "*.jsonl.gz")
+            for i in range(days)]
+
+
+def seen_path(output_dir: str, run_id: str, shard: int) -> str:
+    return FileSystems.join(state_root(output_dir), "seen", f"{run_id}-{shard:05d}.jsonl.gz")
+
+
+def docs_path(output_dir: str, run_id: str, shard: int, now: dt.datetime) -> str:
+    day = now.astimezone(dt.timezone.utc).date().isoformat()
+    return FileSystems.join(state_root(output_dir), "docs", f"day={day}",
+                            f"{run_id}-{shard:05d}.jsonl.gz")
+
+
+def seen_record(doc_id: str, keys: Iterable[str]) -> str:
+    return json.dumps({"id": doc_id, "keys": sorted(set(keys))}, ensure_ascii=False)
+
+
+def parse_seen(line: str) -> dict[str, Any]:
+    return json.loads(line)
+
+
+def doc_record(story: StoryDoc, signature: Signature, content_hash: Optional[str]) -> str:
+    """The docs-state line of an original article."""
+    return json.dumps({
+        "id": story.doc_id,
+        "story_id": story.story_id,
+        "day": story.day,
+        "order": list(story.order[1:]),
+        "hash": content_hash,
+        "minhash": base64.b64encode(np.asarray(signature.hashvalues, dtype="<u8").tobytes()).decode(),
+        "size": signature.size,
+        "vector": story.vector,
+    }, ensure_ascii=False)
+
+
+class OldDoc:
+    """An article of an earlier run, parsed from the docs state."""
+
+    __slots__ = ("story", "signature", "content_hash")
+
+    def __init__(self, story: StoryDoc, signature: Signature, content_hash: Optional[str]):
+        self.story = story
+        self.signature = signature
+        self.content_hash = content_hash
+
+
+def parse_doc(line: str) -> OldDoc:
+    """An OldDoc; its order sorts before every article of the current run."""
+    d = json.loads(line)
+    values = np.frombuffer(base64.b64decode(d["minhash"]), dtype="<u8").astype(np.uint64)
+    story = StoryDoc(doc_id=d["id"], vector=d["vector"], day=d.get("day"),
+                     order=(0, *d.get("order", [])), story_id=d["story_id"])
+    return OldDoc(story, Signature(values, int(d["size"])), d.get("hash"))
+
+
+def write_lines_atomically(path: str, lines: Iterable[str], tmp_dir: str) -> int:
+    """Writes gzip'd lines to `tmp_dir`, then renames the file to `path`."""
+    data = gzip.compress(("\n".join(lines) + "\n").encode("utf-8"))
+    tmp = FileSystems.join(tmp_dir, path.rsplit("/", 1)[-1])
+    for folder in (tmp_dir, path.rsplit("/", 1)[0]):
+        if not FileSystems.exists(folder):
+            try:
+                FileSystems.mkdirs(folder)
+            except IOError:
+                pass  # created meanwhile by another worker, or an object store
+    with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        f.write(data)
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+    FileSystems.rename([tmp], [path])
+    return len(data)
+
+
+def read_lines(readable_file) -> Iterable[str]:
+    """The lines of a state file (a `fileio.ReadableFile`)."""
+    with readable_file.open(compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        data = f.read()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    for line in data.decode("utf-8").splitlines():
+        if line.strip():
+            yield line

@@ -1,0 +1,363 @@
+"""Same-story detection: which articles report the same event.
+
+Pure functions under `transforms.dedup.Deduplicate`, also run in memory by
+`scripts/eval_dedup.py` (`group_stories`). Steps:
+
+1. `story_vector`: a sparse, L2-normalised vector of the text's distinctive
+   features. Words are weighted by how rare they are in the language
+   (`TermRarity`: wordfreq's background frequencies, so the weights do not
+   depend on the batch and work on five documents as on fifty thousand);
+   named entities (capitalised token runs, single and joined) and numbers
+   get their own features and a higher weight.
+2. `blocking_keys`: the few heaviest entity/number/word features of a
+   document. Only documents sharing a key are compared (`candidate_pairs`);
+   there is no all-pairs comparison.
+3. `story_similarity`: cosine of the vectors, damped by the gap between
+   publication days when both are known (`time_factor`).
+4. Edges at or above `threshold` form connected components;
+   `cluster_component` runs average-linkage clustering inside each
+   component and splits a merge whose between-group similarity is below
+   `cohesion` times the weaker group's internal similarity (two events of one
+   kind, such as two earthquakes, share vocabulary but not cohesion).
+5. `assign_story_ids`: a cluster takes the story id of an article seen in an
+   earlier run, else an id derived from its first article.
+
+Cross-language grouping can come later without changing the shape: entity
+keys are accent-folded and numbers are language-neutral already, and an alias
+table mapping entity keys to language-neutral ids (e.g. 'poutine', 'putin' ->
+one id) would let vectors of different languages meet in the same blocks.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from typing import Iterable, Optional, Sequence
+
+__all__ = ["StoryParams", "StoryDoc", "TermRarity", "story_vector", "blocking_keys",
+           "cosine", "time_factor", "story_similarity", "candidate_pairs",
+           "connected_components", "cluster_component", "assign_story_ids",
+           "story_id_for", "group_stories"]
+
+
+@dataclasses.dataclass(frozen=True)
+class StoryParams:
+    """The one setting of story detection (the same for every data set).
+
+    Attributes:
+        threshold: average similarity at which two groups are one story.
+        cohesion: a merge also needs between >= cohesion * min(within).
+        min_split: both groups need this many articles for the cohesion rule.
+        grace_days: publication gap with no penalty.
+        time_scale_days: e-folding of the penalty beyond the grace.
+        max_features: features kept per vector (bounds state size).
+        block_keys: blocking keys per document.
+        max_block: blocks larger than this are too common to be distinctive.
+        max_component: components larger than this are cut in order.
+    """
+
+    threshold: float = 0.15
+    cohesion: float = 0.7
+    min_split: int = 3
+    grace_days: float = 3.0
+    time_scale_days: float = 7.0
+    max_features: int = 150
+    block_keys: int = 8
+    max_block: int = 300
+    max_component: int = 1000
+
+
+@dataclasses.dataclass
+class StoryDoc:
+    """What story detection knows of an article.
+
+    Attributes:
+        doc_id: the article_id.
+        vector: `story_vector` of the text.
+        day: publication time in days since the epoch (float), or None.
+        order: sort key; the first article of a story is the smallest.
+        story_id: set for articles of earlier runs (their story is fixed).
+    """
+
+    doc_id: str
+    vector: dict[str, float]
+    day: Optional[float] = None
+    order: tuple = ()
+    story_id: Optional[str] = None
+
+
+class TermRarity:
+    """Background rarity of words per language, from wordfreq's frequency lists.
+
+    `rarity(word, lang)` is `max(0, cut - zipf)`: 0 for the commonest words,
+    up to `cut` for words the list has never seen. Lists load lazily per
+    language; build one instance per worker (in `DoFn.setup`).
+    """
+
+    def __init__(self, cut: float = 6.0, default_language: str = "en"):
+        self.cut = cut
+        self.default_language = default_language
+        self._tables: dict[str, dict[str, float]] = {}
+
+    def _table(self, lang: Optional[str]) -> dict[str, float]:
+        import wordfreq
+        lang = (lang or "").lower().split("-")[0]
+        if lang not in self._tables:
+            try:
+                self._tables[lang] = wordfreq.get_frequency_dict(lang)
+            except (LookupError, ValueError, KeyError, OSError):
+                if lang == self.default_language:
+                    raise
+                self._tables[lang] = self._table(self.default_language)
+        return self._tables[lang]
+
+    def zipf(self, word: str, lang: Optional[str]) -> float:
+        freq = self._table(lang).get(word)
+        return math.log10(freq) + 9.0 if freq else 0.0
+
+    def rarity(self, word: str, lang: Optional[str]) -> float:
+        return max(0.0, self.cut - self.zipf(word, lang))
+
+
+_SENTENCE = re.compile(r"(?<=[.!?…»”\"])\s+|\n+")
+_TOKEN = re.compile(r"[^\W\d_]+|\d+(?:[.,\u00a0\u202f ]\d{3})*(?:[.,]\d+)?")
+_GROUPING = re.compile(r"[.,\u00a0\u202f ](?=\d{3}(?:\D|$))")
+_ENTITY_MAX_ZIPF = 4.5     # a capitalised word this common is not a name
+_INITIAL_MAX_ZIPF = 3.0    # sentence-initial words must be rarer still
+_ENTITY_WEIGHT = 1.5
+_NUMBER_WEIGHT = 6.0
+
+
+def _fold(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text)
+                   if not unicodedata.combining(c)).lower()
+
+
+def _features(text: str, lang: Optional[str], rarity: TermRarity) -> Counter:
+    counts: Counter = Counter()
+    for sentence in _SENTENCE.split(text):
+        tokens = _TOKEN.findall(sentence)
+        run: list[str] = []
+
+        def close_run():
+            if run:
+                for token in run:
+                    counts["e:" + _fold(token)] += 1
+                if len(run) > 1:
+                    counts["E:" + "_".join(_fold(t) for t in run)] += 1
+                run.clear()
+
+        for i, token in enumerate(tokens):
+            if token[0].isdigit():
+                close_run()
+                number = _GROUPING.sub("", token).replace(",", ".")
+                if len(number) >= 2:
+                    counts["n:" + number] += 1
+                continue
+            low = token.lower()
+            zipf = rarity.zipf(low, lang)
+            if token[0].isupper() and zipf < _ENTITY_MAX_ZIPF and not (i == 0 and zipf >= _INITIAL_MAX_ZIPF):
+                run.append(token)
+            else:
+                close_run()
+                if len(low) >= 3:
+                    counts["w:" + _fold(low)] += 1
+        close_run()
+    return counts
+
+
+def _weight(feature: str, lang: Optional[str], rarity: TermRarity) -> float:
+    kind, body = feature[0], feature[2:]
+    if kind == "n":
+        return _NUMBER_WEIGHT
+    if kind == "E":
+        return max(rarity.rarity(part, lang) for part in body.split("_")) * _ENTITY_WEIGHT + 1.0
+    if kind == "e":
+        return rarity.rarity(body, lang) * _ENTITY_WEIGHT
+    return rarity.rarity(body, lang)
+
+
+def story_vector(text: str, language: Optional[str], rarity: TermRarity,
+                 title: Optional[str] = None, max_features: int = 150) -> dict[str, float]:
+    """The L2-normalised feature vector of an article.
+
+    Features: 'w:<word>' (rarity-weighted), 'e:<name>' and 'E:<full_name>'
+    for capitalised runs, 'n:<number>'; weight (1 + ln tf) * rarity, the
+    `max_features` heaviest kept.
+    """
+    full = f"{title}\n{text}" if title and title.strip() not in (text or "")[:len(title) + 200] else (text or "")
+    counts = _features(full, language, rarity)
+    weights = {}
+    for feature, count in counts.items():
+        w = (1.0 + math.log(count)) * _weight(feature, language, rarity)
+        if w > 0:
+            weights[feature] = w
+    top = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:max_features]
+    norm = math.sqrt(sum(w * w for _, w in top)) or 1.0
+    return {f: round(w / norm, 6) for f, w in top}
+
+
+def blocking_keys(vector: dict[str, float], k: int = 8) -> list[str]:
+    """The `k` heaviest features: documents compared must share one of them."""
+    ranked = sorted(vector.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [f for f, _ in ranked[:k]]
+
+
+def cosine(a: dict[str, float], b: dict[str, float]) -> float:
+    if len(a) > len(b):
+        a, b = b, a
+    return sum(w * b.get(f, 0.0) for f, w in a.items())
+
+
+def time_factor(day_a: Optional[float], day_b: Optional[float], params: StoryParams) -> float:
+    """1 within `grace_days`, then exp(-(gap - grace) / time_scale); 1 when a date is missing."""
+    if day_a is None or day_b is None:
+        return 1.0
+    gap = abs(day_a - day_b) - params.grace_days
+    return 1.0 if gap <= 0 else math.exp(-gap / params.time_scale_days)
+
+
+def story_similarity(a: StoryDoc, b: StoryDoc, params: StoryParams) -> float:
+    """Cosine similarity of two articles, damped by their publication gap."""
+    return cosine(a.vector, b.vector) * time_factor(a.day, b.day, params)
+
+
+def candidate_pairs(block: Sequence[StoryDoc], params: StoryParams) -> Iterable[tuple[str, str]]:
+    """Pairs (earlier id, later id) inside one block; none for oversized blocks.
+
+    Blocks of earlier runs' articles only yield nothing (already grouped).
+    """
+    if len(block) < 2 or len(block) > params.max_block:
+        return
+    members = sorted(block, key=lambda d: d.order)
+    for j in range(1, len(members)):
+        if members[j].story_id is not None:
+            continue
+        for i in range(j):
+            yield members[i].doc_id, members[j].doc_id
+
+
+def connected_components(nodes: Iterable[str], edges: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """node -> smallest node id of its component (union-find; in memory)."""
+    parent = {n: n for n in nodes}
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {n: find(n) for n in parent}
+
+
+def _average_linkage(sim: list[list[float]], threshold: float, cohesion: float,
+                     min_split: int) -> list[list[int]]:
+    import numpy as np
+    from scipy.cluster.hierarchy import linkage, to_tree
+    from scipy.spatial.distance import squareform
+
+    n = len(sim)
+    s = np.asarray(sim, dtype=float)
+    dist = np.clip(1.0 - s, 0.0, None)
+    np.fill_diagonal(dist, 0.0)
+    root = to_tree(linkage(squareform(dist, checks=False), method="average"))
+
+    def within(idx):
+        m = s[np.ix_(idx, idx)]
+        return (m.sum() - np.trace(m)) / (len(idx) * (len(idx) - 1))
+
+    clusters, stack = [], [root]
+    while stack:
+        node = stack.pop()
+        if node.is_leaf():
+            clusters.append([node.id])
+            continue
+        between = 1.0 - node.dist
+        left, right = node.left.pre_order(), node.right.pre_order()
+        if between >= threshold - 1e-9:
+            if (len(left) < min_split or len(right) < min_split
+                    or between >= cohesion * min(within(left), within(right))):
+                clusters.append(left + right)
+                continue
+        stack.extend([node.right, node.left])
+    return [sorted(c) for c in clusters if n]
+
+
+def cluster_component(docs: Sequence[StoryDoc], params: StoryParams) -> list[list[StoryDoc]]:
+    """Average-linkage clusters of one component, with the cohesion rule.
+
+    Components above `max_component` articles are cut into consecutive
+    chunks in `order` first, which bounds the quadratic work.
+    """
+    docs = sorted(docs, key=lambda d: d.order)
+    out = []
+    for start in range(0, len(docs), params.max_component):
+        chunk = docs[start:start + params.max_component]
+        if len(chunk) == 1:
+            out.append(chunk)
+            continue
+        sim = [[1.0] * len(chunk) for _ in chunk]
+        for i in range(len(chunk)):
+            for j in range(i + 1, len(chunk)):
+                sim[i][j] = sim[j][i] = story_similarity(chunk[i], chunk[j], params)
+        for group in _average_linkage(sim, params.threshold, params.cohesion, params.min_split):
+            out.append([chunk[i] for i in group])
+    return out
+
+
+def story_id_for(first_doc_id: str) -> str:
+    """The id of a new story, derived from its first article's id."""
+    return hashlib.sha256(f"story:{first_doc_id}".encode()).hexdigest()[:32]
+
+
+def assign_story_ids(cluster: Sequence[StoryDoc]) -> dict[str, str]:
+    """doc_id -> story_id for the new articles of one cluster.
+
+    A cluster holding articles of earlier runs continues their story (the
+    most frequent, ties to the earliest); otherwise the story is named after
+    its first article.
+    """
+    members = sorted(cluster, key=lambda d: d.order)
+    known = Counter(d.story_id for d in members if d.story_id)
+    if known:
+        first_seen = {}
+        for d in members:
+            if d.story_id and d.story_id not in first_seen:
+                first_seen[d.story_id] = len(first_seen)
+        story = min(known, key=lambda s: (-known[s], first_seen[s]))
+    else:
+        story = story_id_for(members[0].doc_id)
+    return {d.doc_id: story for d in members if d.story_id is None}
+
+
+def group_stories(docs: Sequence[StoryDoc], params: StoryParams = StoryParams()) -> dict[str, str]:
+    """doc_id -> story_id for the new docs: the whole method in memory.
+
+    Same functions as the Beam transform (blocking, similarity, components,
+    clustering), with union-find for the components; for evaluation and tests.
+    """
+    by_id = {d.doc_id: d for d in docs}
+    blocks: dict[str, list[StoryDoc]] = defaultdict(list)
+    for d in docs:
+        for key in blocking_keys(d.vector, params.block_keys):
+            blocks[key].append(d)
+    pairs = set()
+    for block in blocks.values():
+        pairs.update(candidate_pairs(block, params))
+    edges = [(a, b) for a, b in sorted(pairs)
+             if story_similarity(by_id[a], by_id[b], params) >= params.threshold]
+    components: dict[str, list[StoryDoc]] = defaultdict(list)
+    for doc_id, root in connected_components(by_id, edges).items():
+        components[root].append(by_id[doc_id])
+    stories = {}
+    for members in components.values():
+        for cluster in cluster_component(members, params):
+            stories.update(assign_story_ids(cluster))
+    return stories
