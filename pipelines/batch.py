@@ -30,13 +30,18 @@ class IngestArticles(beam.PTransform):
         run_id: the run id.
         dedup: the Article -> StageResult dedup transform; the batch
             `Deduplicate` when None (streaming passes its stateful one).
+        skip_seen: the FeedEntry -> FeedEntry filter of entries earlier runs
+            wrote; the batch `FilterSeen` when None (streaming passes its
+            stateful one).
     """
 
-    def __init__(self, options: NewsbeamOptions, run_id: str, dedup: Optional[beam.PTransform] = None):
+    def __init__(self, options: NewsbeamOptions, run_id: str, dedup: Optional[beam.PTransform] = None,
+                 skip_seen: Optional[beam.PTransform] = None):
         super().__init__()
         self._options = options
         self._run_id = run_id
         self._dedup = dedup
+        self._skip_seen = skip_seen
 
     def expand(self, entries):
         o, run_id = self._options, self._run_id
@@ -44,7 +49,7 @@ class IngestArticles(beam.PTransform):
         if o.near_duplicate_threshold is not None:
             dedup_args["near_threshold"] = o.near_duplicate_threshold
         fetched = (entries
-                   | "SkipSeen" >> FilterSeen(o.output)
+                   | "SkipSeen" >> (self._skip_seen or FilterSeen(o.output))
                    | "FetchPages" >> FetchPages(http_config_from_options(o), run_id))
         extracted = fetched.good | "ExtractArticles" >> ExtractArticles(run_id)
         resolved = extracted.good | "ResolveMetadata" >> ResolveMetadata(run_id)
