@@ -8,7 +8,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that
 
 from schemas.records import Article, Reject
-from tests.support.golden import load_golden
+from tests.support.golden import article_page, load_golden
 from transforms.clean import (CleanBoilerplate, RULES_PATH, clean_text, load_rules, match_key)
 
 P1 = ("La Maison Blanche et le Kremlin ont tous deux publié des déclarations écrites sur les "
@@ -97,6 +97,26 @@ def test_golden_without_title_or_site_name(golden):
     result = clean_text(golden["004"]["text"])
     for snippet in ("DERNIÈRES NOUVELLES", "Image 1", "EN RELATION", "𝐁𝐮𝐫𝐤𝐢𝐧𝐚", "COMMENTER"):
         assert snippet not in result.text
+
+
+def test_golden_expectations_hold_through_extraction(golden):
+    """Each golden page, served with site chrome, extracted and cleaned as the pipeline does."""
+    from transforms.extract import extract_document
+
+    for key, doc in golden.items():
+        extracted = extract_document(article_page(doc), f"http://127.0.0.1/articles/{key}.html")
+        result = clean_text(extracted.text, title=doc["title"], site_name=doc["site_name"])
+        exp, text = doc["expect"], result.text
+        assert text.startswith(exp.get("text_must_start_with", "")), (key, text[:100])
+        assert text.endswith(exp.get("text_must_end_with", "")), (key, text[-100:])
+        if "text_must_not_end_with" in exp:
+            assert not text.endswith(exp["text_must_not_end_with"]), key
+        for snippet in exp.get("text_must_not_contain", []):
+            assert snippet not in text, (key, snippet)
+        for snippet in exp.get("text_must_contain", []):
+            assert snippet in text, (key, snippet)
+        if "quality_flagged" in exp:
+            assert bool(result.quality_flags) == exp["quality_flagged"], (key, result.quality_flags)
 
 
 # --- block kinds ------------------------------------------------------------
