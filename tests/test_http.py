@@ -331,3 +331,54 @@ def test_shared_client_is_one_per_config_and_key():
         release_client(config, key)
     assert shared_client(config, "run-1") is not a
     release_client(config, "run-1")
+
+
+def _self_signed(tmp_path, names=("news.test",)):
+    """A self-signed certificate (its own CA) for `names` and 127.0.0.1."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName(n) for n in names] + [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_file), str(key_file)
+
+
+def test_https_verifies_the_certificate_against_the_url_host(tmp_path):
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    resolve = lambda host, port: ["127.0.0.1"]  # noqa: E731 - stub resolver: no real lookup
+    with FaultServer(robots="") as srv:
+        srv._httpd.socket = context.wrap_socket(srv._httpd.socket, server_side=True)
+        allow = (f"news.test:{srv.port}", f"other.test:{srv.port}")
+        trusted = HttpClient(HttpConfig(allow_hosts=allow, ca_certs=cert, read_timeout=2.0), resolver=resolve)
+        response = trusted.get(f"https://news.test:{srv.port}/article/tls")
+        assert response.status == 200 and b"Article tls" in response.body
+        assert srv.requests[-1].host == f"news.test:{srv.port}"  # connected to the vetted IP, SNI for the name
+        with pytest.raises(FetchError) as wrong_name:
+            trusted.get(f"https://other.test:{srv.port}/article/x")
+        assert wrong_name.value.reason == "tls_error"
+        default_ca = HttpClient(HttpConfig(allow_hosts=allow, read_timeout=2.0), resolver=resolve)
+        with pytest.raises(FetchError) as untrusted:
+            default_ca.get(f"https://news.test:{srv.port}/article/y")
+        assert untrusted.value.reason == "tls_error" and untrusted.value.attempts == 1  # not retried
+        assert srv.hits("/article/x") == 0 and srv.hits("/article/y") == 0

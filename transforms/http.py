@@ -99,6 +99,7 @@ class HttpConfig:
     fetch_concurrency: int = 16  # thread pool size per DoFn instance
     total_timeout: float = 120.0  # wall-clock limit of one attempt, body included
     max_crawl_delay: float = 30.0  # cap on robots.txt Crawl-delay
+    ca_certs: Optional[str] = None  # CA bundle for HTTPS; certifi's when None
 
     def __post_init__(self):
         object.__setattr__(self, "allow_hosts", tuple(self.allow_hosts or ()))
@@ -481,6 +482,8 @@ class HttpClient:
         """
         if self._closed:
             raise RuntimeError("HttpClient is closed")
+        if not isinstance(url, str) or not url.strip():
+            raise FetchError("bad_url", None, f"not a URL: {url!r}", attempts=0)
         start_url = normalise_url(url)
         current = start_url
         seen = {current}
@@ -570,8 +573,8 @@ class HttpClient:
         except FetchError as exc:
             if exc.http_status is not None and 400 <= exc.http_status < 500:
                 return exc.http_status, b""
-            if exc.reason in ("blocked_address", "bad_scheme", "bad_url"):
-                return 404, b""  # the page fetch itself will be refused with this reason
+            if exc.reason in ("blocked_address", "bad_scheme", "bad_url", "dns_error", "tls_error"):
+                return 404, b""  # the page fetch itself fails the same way, and says why
             return exc.http_status, b""
         return response.status, response.body
 
@@ -610,7 +613,7 @@ class HttpClient:
             if scheme == "https":
                 pool = urllib3.HTTPSConnectionPool(
                     address, server_hostname=host, assert_hostname=host,
-                    cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(), **common)
+                    cert_reqs="CERT_REQUIRED", ca_certs=self.config.ca_certs or certifi.where(), **common)
             else:
                 pool = urllib3.HTTPConnectionPool(address, **common)
             self._pools[key] = pool
