@@ -134,14 +134,18 @@ def _sort_time(row: dict[str, Any]) -> tuple:
     return (when is None, when or dt.datetime.min.replace(tzinfo=_UTC), row.get("article_id") or "")
 
 
-def source_of(row: dict[str, Any]) -> str:
-    """The source an article counts under: its domain, else its URL's host, else its site name."""
+def domain_of(row: dict[str, Any]) -> str:
+    """The article's domain: `source_domain`, else its URL's host without www."""
     if row.get("source_domain"):
         return row["source_domain"]
     host = urllib.parse.urlsplit(row.get("canonical_url") or row.get("url") or "").hostname or ""
-    if host:
-        return host[4:] if host.startswith("www.") else host
-    return row.get("site_name") or "unknown"
+    return host[4:] if host.startswith("www.") else host
+
+
+def source_of(row: dict[str, Any]) -> str:
+    """The source (publisher) an article counts under: its site name, else its domain."""
+    name = " ".join((row.get("site_name") or "").split())
+    return name or domain_of(row) or "unknown"
 
 
 def _day(row: dict[str, Any]) -> Optional[str]:
@@ -231,19 +235,19 @@ def build_report(articles: list[dict[str, Any]], rejects: list[dict[str, Any]],
     source_rows: dict[str, dict[str, Any]] = {}
     for row in articles:
         key = source_of(row)
-        entry = source_rows.setdefault(key, {"source": key, "names": collections.Counter(), "articles": 0,
+        entry = source_rows.setdefault(key, {"source": key, "domains": collections.Counter(), "articles": 0,
                                              "copies": 0, "stories": set(), "languages": collections.Counter()})
         entry["articles"] += 1
         entry["copies"] += 1 if row.get("duplicate_of") else 0
         entry["stories"].add(row.get("story_id") or row.get("article_id"))
         entry["languages"][row.get("lang") or row.get("language") or "und"] += 1
-        if row.get("site_name"):
-            entry["names"][row["site_name"]] += 1
+        if domain_of(row):
+            entry["domains"][domain_of(row)] += 1
     sources = []
     for entry in sorted(source_rows.values(), key=lambda e: (-e["articles"], e["source"]))[:top_sources]:
         sources.append({
             "source": entry["source"],
-            "site_name": entry["names"].most_common(1)[0][0] if entry["names"] else "",
+            "domains": [d for d, _ in entry["domains"].most_common()],
             "articles": entry["articles"], "copies": entry["copies"], "stories": len(entry["stories"]),
             "languages": [lang for lang, _ in entry["languages"].most_common()],
         })
@@ -390,14 +394,13 @@ def _render_article(row: dict[str, Any], copies: list[dict[str, Any]]) -> str:
     if row.get("duplicate_of"):
         flags += '<span class="tag" title="its original is not in this report">copy</span>'
     lang = row.get("lang") or row.get("language")
-    name = row.get("site_name")
-    source = source_of(row)
-    where = f"{_e(name)} · {_e(source)}" if name and name != source else _e(source)
+    source, domain = source_of(row), domain_of(row)
+    where = f"{_e(source)} · {_e(domain)}" if domain and domain != source else _e(source)
     out = [f'<li class="article" data-article-id="{_e(row.get("article_id"))}">{_time(_when(row))}<div>',
            f'<span class="title">{_link(row.get("canonical_url") or row.get("url"), row.get("title") or row.get("url") or "(untitled)")}</span>'
            f'<div class="src">{where}{f" <span class=tag>{_e(lang)}</span>" if lang else ""}{flags}</div>']
     if copies:
-        names = ", ".join(sorted({c.get("site_name") or source_of(c) for c in copies}))
+        names = ", ".join(sorted({source_of(c) for c in copies}))
         out.append(f'<details class="copies"><summary>{len(copies)} '
                    f'{"copy" if len(copies) == 1 else "copies"}: {_e(names)}</summary><ul>')
         for c in copies:
@@ -405,7 +408,7 @@ def _render_article(row: dict[str, Any], copies: list[dict[str, Any]]) -> str:
             sim_text = f" · similarity {sim:.2f}" if isinstance(sim, float) else ""
             out.append(f'<li class="copy" data-article-id="{_e(c.get("article_id"))}">{_time(_when(c))} '
                        f'{_link(c.get("canonical_url") or c.get("url"), c.get("title") or c.get("url") or "")}'
-                       f' <span class="src">{_e(c.get("site_name") or source_of(c))}{sim_text}</span></li>')
+                       f' <span class="src">{_e(source_of(c))}{sim_text}</span></li>')
         out.append("</ul></details>")
     out.append("</div></li>")
     return "".join(out)
@@ -450,7 +453,7 @@ def render_html(report: Report, max_stories: int = 100, max_articles_per_story: 
                     f'({sum(s.article_count for s in rest)} articles) not shown.</p>')
     top = max([s["articles"] for s in report.sources] or [1])
     sources = _table(["source", "articles", "", "copies", "stories", "languages"], [
-        [f'{_e(s["site_name"] or s["source"])}<div class="src">{_e(s["source"])}</div>', str(s["articles"]),
+        [f'{_e(s["source"])}<div class="src">{_e(", ".join(s["domains"][:3]))}</div>', str(s["articles"]),
          f'<span class="share" style="width:{max(2, round(100 * s["articles"] / top))}px"></span>',
          str(s["copies"]), str(s["stories"]), _e(", ".join(s["languages"]))] for s in report.sources],
         {1, 3, 4}) if report.sources else '<p class="empty">None.</p>'

@@ -123,7 +123,7 @@ def test_copies_fold_under_their_original_even_through_a_chain():
     assert [c["article_id"] for c in storm.items[0].copies] == ["a2", "a3"]
     assert storm.article_count == 4
     assert storm.headline == "Storm hits the coast"
-    assert storm.sources == ["agg.example", "coast.example", "wire.example"]
+    assert storm.sources == ["Aggregator", "Coast News", "Wire Copy"]
     vote = next(s for s in report.stories if s.story_id == "s-vote")
     assert [i.row["article_id"] for i in vote.items] == ["b1", "b2"], "a copy of an absent article stands alone"
     assert report.totals == {"articles": 7, "originals": 5, "copies": 2, "stories": 3, "sources": 6,
@@ -138,8 +138,8 @@ def test_days_languages_sources_and_rejects():
     assert report.period == ("2025-03-17", "2025-03-19")
     assert report.per_language == [("en", 4), ("fr", 2), ("de", 1)]
     assert report.rejects_by_reason == [("fetch/http_404", 3), ("extract/empty_text", 1)]
-    assert [s["source"] for s in report.sources] == ["coast.example", "agg.example"]
-    assert report.sources[0] == {"source": "coast.example", "site_name": "Coast News", "articles": 2,
+    assert [s["source"] for s in report.sources] == ["Coast News", "Aggregator"]
+    assert report.sources[0] == {"source": "Coast News", "domains": ["coast.example"], "articles": 2,
                                  "copies": 0, "stories": 1, "languages": ["en"]}
 
 
@@ -325,6 +325,7 @@ def assert_report_shows_golden_stories(dataset: pathlib.Path, docs: list[dict], 
         story_of[doc["slug"]] = by_title[doc["title"]]
     assert story_of["000"] == story_of["001"] == story_of["003"] == story_of["004"], story_of
     assert story_of["002"] != story_of["000"], story_of
+    assert "4 articles · 4 sources" in done.stdout, "each golden site counts as a source"
     return done.stdout
 
 
