@@ -47,6 +47,7 @@ _FOLD = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'",
                        "“": '"', "”": '"', "„": '"', "«": '"', "»": '"',
                        "–": "-", "—": "-", "−": "-", "‐": "-", "‑": "-"})
 # Edge punctuation is stripped, except a leading "©" and enclosing brackets.
+_FULL_STOP = re.compile(r"[.。][\"'»”)]?\s*$")
 _EDGE_PUNCT = re.compile(r"^[^\w©(\[]+|[^\w)\]]+$")
 _BRACKETED = re.compile(r"^[(\[](.*)[)\]]$")
 _TOKEN = re.compile(r"\w+")
@@ -137,6 +138,11 @@ def _is_prose(line: str, words: int) -> bool:
     return words >= PROSE_WORDS_ANY or (words >= PROSE_WORDS and bool(_SENTENCE_END.search(line)))
 
 
+def _is_sentence(line: str, words: int) -> bool:
+    """Reads like a sentence, not a title: long, or ending with a full stop."""
+    return words >= PROSE_WORDS_ANY or (words >= PROSE_WORDS and bool(_FULL_STOP.search(line)))
+
+
 def _languages(language: Optional[str]) -> Optional[tuple[str, ...]]:
     """Rule languages to try: the hint plus English (common in site chrome), or all."""
     if not language:
@@ -154,6 +160,7 @@ class _Lines:
         self.keys = [match_key(line) for line in self.lines]
         self.words = [word_count(line) for line in nfkc]
         self.prose = [_is_prose(line, n) for line, n in zip(nfkc, self.words)]
+        self.sentence = [_is_sentence(line, n) for line, n in zip(nfkc, self.words)]
         self.kinds: list[Optional[str]] = [None] * len(self.lines)
 
     def region(self) -> tuple[int, int]:
@@ -162,8 +169,8 @@ class _Lines:
         return (kept[0], kept[-1]) if kept else (len(self.lines), -1)
 
 
-def _matches(rule: Rule, key: str, words: int, prose: bool, languages) -> bool:
-    if words > rule.max_words or (prose and rule.not_prose):
+def _matches(rule: Rule, key: str, words: int, sentence: bool, languages) -> bool:
+    if words > rule.max_words or (sentence and rule.not_prose):
         return False
     regex = rule.regex(languages)
     if not regex:
@@ -182,7 +189,7 @@ def _apply_rules(lines: _Lines, rules: Iterable[Rule], languages, wheres: set[st
         for rule in rules:
             if rule.where not in wheres or not _in_region(rule.where, i, top, bottom):
                 continue
-            if _matches(rule, lines.keys[i], lines.words[i], lines.prose[i], languages):
+            if _matches(rule, lines.keys[i], lines.words[i], lines.sentence[i], languages):
                 lines.kinds[i] = rule.kind
                 if rule.then == "link_list":
                     _take_link_list(lines, i, rule.kind, rules, languages)
