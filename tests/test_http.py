@@ -13,7 +13,8 @@ import pytest
 
 from tests.fault_server import FaultServer, TrapServer
 from transforms import robots
-from transforms.http import (DEFAULT_USER_AGENT, FetchError, HostGate, HostScheduler, HttpClient, HttpConfig,
+from transforms.fetch import HostScheduler
+from transforms.http import (DEFAULT_USER_AGENT, FetchError, HostGate, HttpClient, HttpConfig,
                              _inflaters, _TooLarge, backoff_delay, decode_html, parse_retry_after,
                              release_client, shared_client)
 

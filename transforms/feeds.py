@@ -16,7 +16,6 @@ import html
 import io
 import json
 import re
-import threading
 import xml.etree.ElementTree as ElementTree
 from typing import Any, Optional
 from urllib.parse import urljoin, urlsplit

@@ -9,8 +9,11 @@ and the number of attempts.
 """
 from __future__ import annotations
 
+import collections
+import threading
 import uuid
-from typing import Any, Optional
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterator, Optional
 from urllib.parse import urlsplit
 
 import apache_beam as beam
@@ -18,10 +21,9 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from schemas.records import FeedEntry, FetchedPage, Reject, utcnow
 from transforms.common import StageResult, ToRejects, counter, url_of
-from transforms.http import (FetchError, HostScheduler, HttpClient, HttpConfig, decode_html,
-                             release_client, shared_client)
+from transforms.http import FetchError, HttpClient, HttpConfig, decode_html, release_client, shared_client
 
-__all__ = ["STAGE", "REJECTS_TAG", "FetchPages", "fetch_page", "ConcurrentFetchDoFn"]
+__all__ = ["STAGE", "REJECTS_TAG", "FetchPages", "fetch_page", "HostScheduler", "ConcurrentFetchDoFn"]
 
 STAGE = "fetch"
 REJECTS_TAG = "rejects"
@@ -56,6 +58,92 @@ def fetch_page(client: HttpClient, entry: FeedEntry, run_id: Optional[str] = Non
     return FetchedPage(entry=entry, final_url=response.final_url, status=response.status,
                        headers=response.headers, html=text, fetched_at=utcnow(),
                        attempts=response.attempts)
+
+
+class HostScheduler:
+    """Runs jobs on a bounded thread pool, at most `per_host` at once for one host.
+
+    A slow host therefore holds at most `per_host` threads while the others
+    keep working. Results come back through `ready()` (non-blocking) and
+    `drain()` (waits for everything submitted).
+
+    Args:
+        workers: thread pool size.
+        per_host: jobs of one host running at the same time.
+    """
+
+    def __init__(self, workers: int, per_host: int):
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="newsbeam-fetch")
+        self._per_host = per_host
+        self._lock = threading.Lock()
+        self._waiting: dict[str, collections.deque] = {}
+        self._running: collections.Counter = collections.Counter()
+        self._done: collections.deque = collections.deque()
+        self._finished = threading.Condition(self._lock)
+        self._outstanding = 0
+
+    def submit(self, host: str, tag: Any, fn: Callable[..., Any], *args: Any) -> None:
+        """Queues fn(*args); its result (or exception) comes back with `tag`."""
+        with self._lock:
+            self._outstanding += 1
+            self._waiting.setdefault(host, collections.deque()).append((tag, fn, args))
+            self._pump()
+
+    @property
+    def outstanding(self) -> int:
+        return self._outstanding
+
+    def _pump(self) -> None:  # holds self._lock
+        for host in list(self._waiting):
+            queue = self._waiting[host]
+            while queue and self._running[host] < self._per_host:
+                tag, fn, args = queue.popleft()
+                self._running[host] += 1
+                self._executor.submit(self._run, host, tag, fn, args)
+            if not queue:
+                del self._waiting[host]
+
+    def _run(self, host: str, tag: Any, fn: Callable[..., Any], args: tuple) -> None:
+        try:
+            outcome = (tag, fn(*args), None)
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+            outcome = (tag, None, exc)
+        with self._lock:
+            self._running[host] -= 1
+            if not self._running[host]:
+                del self._running[host]
+            self._done.append(outcome)
+            self._outstanding -= 1
+            self._pump()
+            self._finished.notify_all()
+
+    def ready(self) -> list[tuple[Any, Any, Optional[BaseException]]]:
+        """The (tag, result, exception) of jobs finished since the last call."""
+        with self._lock:
+            out = list(self._done)
+            self._done.clear()
+            return out
+
+    def drain(self) -> Iterator[tuple[Any, Any, Optional[BaseException]]]:
+        """Yields every outstanding outcome, waiting as needed."""
+        while True:
+            with self._lock:
+                while not self._done and self._outstanding:
+                    self._finished.wait(1.0)
+                if not self._done and not self._outstanding:
+                    return
+                out = list(self._done)
+                self._done.clear()
+            yield from out
+
+    def wait_below(self, limit: int) -> None:
+        """Blocks until fewer than `limit` jobs are outstanding or finished-unread."""
+        with self._lock:
+            while self._outstanding >= limit and not self._done:
+                self._finished.wait(1.0)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 class ConcurrentFetchDoFn(beam.DoFn):
