@@ -38,6 +38,7 @@ ROUTES = {
     "/to-localhost": "redirects to localhost:<trap port>",
     "/to-other-port": "redirects to 127.0.0.1:<trap port>",
     "/report.pdf": "a PDF",
+    "/utf8-redirect": "redirect whose Location header is raw UTF-8 (/café/menu)",
     "/etag": "a feed with an ETag; 304 when If-None-Match matches",
     "/big, /big-chunked": "2 MiB pages, with and without Content-Length",
     "/latin1": "Latin-1 HTML without a charset anywhere",
@@ -332,6 +333,14 @@ class FaultServer(_BaseServer):
                 h.wfile.write(segment)
             h.wfile.write(tail)
             return None
+        if path == "/utf8-redirect":  # a raw UTF-8 Location header
+            h.send_response(302)
+            h.send_header("Content-Length", "0")
+            h._headers_buffer.append("Location: /café/menu\r\n".encode("utf-8"))
+            h.end_headers()
+            return None
+        if path.startswith("/caf%C3%A9"):
+            return h.send_body(200, ARTICLE.format(title="Caf\u00e9", body="Arrived at the caf\u00e9.").encode())
         if path == "/loop/a":
             return h.redirect("/loop/b")
         if path == "/loop/b":

@@ -383,3 +383,10 @@ def test_https_verifies_the_certificate_against_the_url_host(tmp_path):
             default_ca.get(f"https://news.test:{srv.port}/article/y")
         assert untrusted.value.reason == "tls_error" and untrusted.value.attempts == 1  # not retried
         assert srv.hits("/article/x") == 0 and srv.hits("/article/y") == 0
+
+
+def test_raw_utf8_location_header_is_followed(server):
+    response = HttpClient(config_for(server)).get(server.url("/utf8-redirect"))
+    assert response.status == 200 and b"Arrived at the caf" in response.body
+    assert response.final_url == server.url("/café/menu")
+    assert server.requests[-1].path == "/caf%C3%A9/menu"

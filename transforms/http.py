@@ -515,7 +515,7 @@ class HttpClient:
             if not location:
                 raise FetchError(f"http_{response.status}", start_url, "redirect without Location",
                                  http_status=response.status, attempts=attempts)
-            target = normalise_url(urljoin(current, location))
+            target = normalise_url(urljoin(current, _header_text(location)))
             if target in seen:
                 raise FetchError("redirect_loop", start_url, f"{current} redirects back to {target}",
                                  http_status=response.status, attempts=attempts)
@@ -726,6 +726,14 @@ _ACCEPT = {
             "text/xml;q=0.9,application/feed+json;q=0.8,*/*;q=0.1",
     "robots": "text/plain,*/*;q=0.1",
 }
+
+
+def _header_text(value: str) -> str:
+    """A header value as sent: http.client reads headers as Latin-1, servers send UTF-8."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
 
 
 def _discard(raw: urllib3.BaseHTTPResponse) -> None:
