@@ -43,7 +43,7 @@ from pipelines.manifest import (build_manifest, counters_from_result, format_sum
                                 new_run_id, write_manifest)
 from pipelines.options import NewsbeamOptions, StreamOptions, http_config_from_options
 from transforms.poll import PollFeeds, PollTicks, request_stop
-from transforms.stream_state import FirstSeen
+from transforms.stream_state import FirstSeen, RecordSeen
 from transforms.summary import CountArticles, CountRejects
 from transforms.write import WriteArticles, WriteRejects
 
@@ -177,13 +177,14 @@ def build_stream(pipeline: beam.Pipeline, feed_urls: list[str], run_id: str,
     polled = (pipeline
               | "PollTicks" >> PollTicks(s.poll_interval, s.max_polls, stop_file)
               | "PollFeeds" >> PollFeeds(feed_urls, http_config, run_id, interval=s.poll_interval))
-    entries = polled.good | "FirstSeen" >> FirstSeen(s.state_horizon)
-    articles, rejects = entries | "Ingest" >> IngestArticles(o, run_id, **_streaming_dedup(o, s, run_id))
+    articles, rejects = polled.good | "Ingest" >> IngestArticles(
+        o, run_id, skip_seen=FirstSeen(s.state_horizon, o.output), **_streaming_dedup(o, s, run_id))
     articles = articles | "ArticleWindows" >> beam.WindowInto(window)
     all_rejects = ((polled.rejects, rejects) | "AllRejects" >> beam.Flatten()
                    | "RejectWindows" >> beam.WindowInto(window))
-    _ = articles | "WriteArticles" >> WriteArticles(
+    written = articles | "WriteArticles" >> WriteArticles(
         o.output, run_id, o.target_file_bytes, o.row_group_bytes)
+    _ = written | "RecordSeen" >> RecordSeen(o.output, run_id)
     _ = articles | "Summary" >> CountArticles()
     _ = all_rejects | "RejectSummary" >> CountRejects()
     _ = all_rejects | "WriteRejects" >> WriteRejects(

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import apache_beam as beam
 import pytest
@@ -118,14 +119,21 @@ def test_ticks_stop_after_max_polls():
 
 def test_ticks_end_when_the_stop_file_appears(tmp_path):
     stop = str(tmp_path / "run.stop")
-    timer = threading.Timer(1.5, request_stop, [stop])
-    timer.start()
-    try:
-        with BeamTestPipeline(runner="FnApiRunner") as p:
-            ticks = p | PollTicks(interval=0.25, stop_file=stop)
-            assert_that(_count(ticks), _one_count_between(2, 100))
-    finally:
-        timer.cancel()
+    marks = tmp_path / "ticks"
+    marks.mkdir()
+
+    def stop_after_two_ticks():
+        while len(list(marks.iterdir())) < 2:
+            time.sleep(0.05)
+        request_stop(stop)
+
+    stopper = threading.Thread(target=stop_after_two_ticks, daemon=True)
+    stopper.start()
+    with BeamTestPipeline(runner="FnApiRunner") as p:
+        ticks = p | PollTicks(interval=0.25, stop_file=stop)
+        _ = ticks | "Mark" >> beam.Map(lambda t, d: open(f"{d}/{t.micros}", "w").close(), str(marks))
+        assert_that(_count(ticks), _one_count_between(2, 10_000))
+    assert stop_requested(stop)
 
 
 def _one_count_between(low: int, high: int):

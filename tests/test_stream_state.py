@@ -62,6 +62,7 @@ def test_first_seen_drops_an_entry_listed_by_two_feeds():
     stream = (BeamTestStream()
               .add_elements([TimestampedValue(_entry(urls[0]), 1), TimestampedValue(_entry(urls[1]), 1)])
               .add_elements([TimestampedValue(_entry(urls[0], "http://feeds.test/b.xml"), 5)])
+              .advance_watermark_to(10)
               .advance_watermark_to_infinity())
     with _streaming_pipeline() as p:
         entries = p | stream | FirstSeen(horizon=HORIZON, key=lambda u: u)
@@ -73,6 +74,7 @@ def test_first_seen_uses_the_canonical_url_key_by_default():
     stream = (BeamTestStream()
               .add_elements([TimestampedValue(_entry("https://www.news.test/x?utm_source=rss"), 1)])
               .add_elements([TimestampedValue(_entry("https://www.news.test/x"), 2)])
+              .advance_watermark_to(10)
               .advance_watermark_to_infinity())
     with _streaming_pipeline() as p:
         entries = p | stream | FirstSeen(horizon=HORIZON)
@@ -183,3 +185,27 @@ def test_golden_stories_form_online_as_in_batch():
     with _streaming_pipeline() as p:
         out = p | events | MatchEarlierArticles(window=1000, horizon=90 * 86400.0)
         assert_that(_summary(out), check)
+
+
+def test_first_seen_skips_what_an_earlier_run_recorded(tmp_path):
+    """The restart path: keys in DIR/_state/dedup/seen are held back before any entry goes on."""
+    from transforms.canonical import url_key
+    from transforms.dedup_state import seen_path, seen_record, write_lines_atomically
+
+    output = str(tmp_path)
+    written = ["https://news.test/old-1", "https://news.test/old-2"]
+    write_lines_atomically(seen_path(output, "earlier-run", 0),
+                           [seen_record(f"id{i}", [url_key(u)]) for i, u in enumerate(written)],
+                           str(tmp_path / "_state" / "dedup" / ".tmp"))
+    stream = (BeamTestStream()
+              .add_elements([TimestampedValue(_entry(u), 1) for u in
+                             written + ["https://news.test/new-1"]])
+              .add_elements([TimestampedValue(_entry("https://www.news.test/old-1?utm_medium=x"), 2)])
+              .advance_watermark_to(10)
+              .add_elements([TimestampedValue(_entry("https://news.test/new-2"), 11)])
+              .advance_watermark_to(20)
+              .advance_watermark_to_infinity())
+    with _streaming_pipeline() as p:
+        entries = p | stream | FirstSeen(horizon=HORIZON, output_dir=output)
+        assert_that(entries | beam.Map(lambda e: e.url),
+                    equal_to(["https://news.test/new-1", "https://news.test/new-2"]))

@@ -15,6 +15,8 @@ what arrives within one horizon (default 7 days).
   `transforms.dedup.Deduplicate`: the same identities, keys and similarity,
   computed by the same pure functions, matched against keyed state instead
   of the dataset.
+- `RecordSeen`: records the articles of each committed file in the dedup
+  seen state, so that a restart skips them.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from schemas.records import Article
 from transforms.common import StageResult, counter
 
 __all__ = ["DEFAULT_HORIZON", "FirstPerKey", "FirstSeen", "MarkCopies", "MatchEarlierArticles",
-           "StreamDeduplicate", "best_story_match", "earliest_near_copy", "expiry_time", "identify",
+           "RecordSeen", "StreamDeduplicate", "seen_lines_of", "best_story_match", "earliest_near_copy", "expiry_time", "identify",
            "resolve_matches"]
 
 DEFAULT_HORIZON = 7 * 24 * 3600.0
@@ -103,28 +105,126 @@ def _default_url_key(url: str) -> str:
     return url_key(url)
 
 
+_SEEN_BEFORE = "seen"  # marker value: an earlier run wrote this URL key
+
+
+class _FirstSeenDoFn(beam.DoFn):
+    """(url key, FeedEntry | marker) -> the first FeedEntry per key, unless a marker says written.
+
+    An entry is held until the watermark reaches its timestamp, so that the
+    markers read from the dataset (a bounded input, done before then) are in
+    state first: a restart never lets an already-written entry through.
+    """
+
+    SEEN = ReadModifyWriteStateSpec("first_seen", coders.VarIntCoder())  # micros
+    PENDING = ReadModifyWriteStateSpec("pending", coders.PickleCoder())
+    RELEASE = TimerSpec("release", TimeDomain.WATERMARK)
+    EXPIRY = TimerSpec("expiry", TimeDomain.WATERMARK)
+
+    def __init__(self, horizon: float):
+        self._horizon = horizon
+
+    def setup(self):
+        self._first = counter("stream", "first_seen")
+        self._repeats = counter("stream", "repeated")
+        self._already = counter("dedup", "already_seen")
+        self._expired = counter("stream", "state_expired")
+
+    def process(self, element, timestamp=beam.DoFn.TimestampParam,
+                seen=beam.DoFn.StateParam(SEEN), pending=beam.DoFn.StateParam(PENDING),
+                release=beam.DoFn.TimerParam(RELEASE), expiry=beam.DoFn.TimerParam(EXPIRY)):
+        _, value = element
+        if value == _SEEN_BEFORE:
+            if seen.read() is None:
+                seen.write(timestamp.micros)
+                expiry.set(expiry_time(timestamp, self._horizon))
+            return
+        if seen.read() is not None or pending.read() is not None:
+            self._repeats.inc()
+            return
+        pending.write(value)
+        release.set(timestamp)
+
+    @on_timer(RELEASE)
+    def release(self, fired=beam.DoFn.TimestampParam, seen=beam.DoFn.StateParam(SEEN),
+                pending=beam.DoFn.StateParam(PENDING), expiry=beam.DoFn.TimerParam(EXPIRY)):
+        entry = pending.read()
+        pending.clear()
+        if entry is None:
+            return
+        if seen.read() is not None:
+            self._already.inc()
+            return
+        seen.write(fired.micros)
+        expiry.set(expiry_time(fired, self._horizon))
+        self._first.inc()
+        yield entry
+
+    @on_timer(EXPIRY)
+    def expire(self, seen=beam.DoFn.StateParam(SEEN)):
+        seen.clear()
+        self._expired.inc()
+
+
+class _SeenKeys(beam.PTransform):
+    """PBegin -> (url key, marker) for every key the dedup seen state of `output_dir` holds."""
+
+    def __init__(self, output_dir: str, at: float):
+        super().__init__()
+        self._output_dir = output_dir
+        self._at = at
+
+    def expand(self, pbegin):
+        from apache_beam.io import fileio
+        from apache_beam.transforms.window import TimestampedValue
+
+        from transforms.dedup_state import parse_seen, read_lines, seen_pattern
+
+        at = self._at
+        return (pbegin
+                | "Pattern" >> beam.Create([seen_pattern(self._output_dir)])
+                | "Match" >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
+                | "Open" >> fileio.ReadMatches()
+                | "Lines" >> beam.FlatMap(read_lines)
+                | "Keys" >> beam.FlatMap(lambda line: parse_seen(line).get("keys", []))
+                | "Markers" >> beam.Map(lambda k: TimestampedValue((k, _SEEN_BEFORE), at))
+                .with_output_types(tuple[str, Any]))
+
+
 class FirstSeen(beam.PTransform):
     """FeedEntry -> FeedEntry: each URL key goes downstream once within the horizon.
 
     Entries listed by several feeds, or again after they left a feed, are
-    dropped (counted in `stream.repeated`). Keyed by
-    `transforms.canonical.url_key`, the key batch dedup uses.
+    dropped (counted in `stream.repeated`); with `output_dir`, so are entries
+    an earlier run wrote (`dedup.already_seen`, from the seen state that
+    `RecordSeen` and batch `Deduplicate` keep): the streaming counterpart of
+    `transforms.dedup.FilterSeen`. Keyed by `transforms.canonical.url_key`.
 
     Args:
         horizon: seconds a URL key is remembered (default 7 days).
+        output_dir: the dataset whose seen state is read at start; None for none.
         key: url -> key; the canonical URL key by default.
     """
 
-    def __init__(self, horizon: float = DEFAULT_HORIZON, key: Optional[Callable[[str], str]] = None):
+    def __init__(self, horizon: float = DEFAULT_HORIZON, output_dir: Optional[str] = None,
+                 key: Optional[Callable[[str], str]] = None):
         super().__init__()
+        if horizon <= 0:
+            raise ValueError("horizon must be positive")
         self._horizon = horizon
+        self._output_dir = output_dir
         self._key = key or _default_url_key
 
     def expand(self, entries):
+        import time
+
         key = self._key
-        return (entries
-                | "KeyByUrl" >> beam.Map(lambda e: (key(e.url), e)).with_output_types(tuple[str, Any])
-                | "First" >> FirstPerKey("stream", self._horizon))
+        keyed = entries | "KeyByUrl" >> beam.Map(lambda e: (key(e.url), e)).with_output_types(tuple[str, Any])
+        if self._output_dir:
+            seen = (entries.pipeline
+                    | "SeenBefore" >> _SeenKeys(self._output_dir, time.time()))
+            keyed = (keyed, seen) | "WithSeenBefore" >> beam.Flatten()
+        return keyed | "First" >> beam.ParDo(_FirstSeenDoFn(self._horizon)).with_input_types(tuple[str, Any])
 
 
 class _MarkCopiesDoFn(beam.DoFn):
@@ -521,3 +621,61 @@ class StreamDeduplicate(beam.PTransform):
             self._window, self._horizon, copy_params=copy_params)
         no_rejects = articles.pipeline | "NoRejects" >> beam.Create([])
         return StageResult(storied, no_rejects)
+
+
+# --- what a restart must skip -----------------------------------------------------------
+
+def seen_lines_of(table) -> list[str]:
+    """Seen-state lines (`transforms.dedup_state.seen_record`) of a table of written articles."""
+    from transforms.canonical import url_key
+    from transforms.dedup_state import seen_record
+
+    rows = table.select(["article_id", "url", "canonical_url"]).to_pylist()
+    return [seen_record(r["article_id"], [url_key(u) for u in (r["url"], r["canonical_url"]) if u])
+            for r in rows]
+
+
+class _RecordSeenDoFn(beam.DoFn):
+    def __init__(self, output_dir: str, run_id: str):
+        self._output_dir = output_dir
+        self._run_id = run_id
+
+    def setup(self):
+        self._records = counter("stream", "seen_records")
+
+    def process(self, parquet_path: str):
+        import pyarrow.parquet as pq
+        from apache_beam.io.filesystems import FileSystems
+
+        from transforms.dedup_state import seen_path, state_root, write_lines_atomically
+
+        with FileSystems.open(parquet_path) as handle:
+            table = pq.read_table(handle, columns=["article_id", "url", "canonical_url"])
+        lines = seen_lines_of(table)
+        if not lines:
+            return
+        name = parquet_path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        target = seen_path(self._output_dir, name, 0)
+        tmp = FileSystems.join(state_root(self._output_dir), ".tmp", self._run_id)
+        write_lines_atomically(target, lines, tmp)
+        self._records.inc(len(lines))
+        yield target
+
+
+class RecordSeen(beam.PTransform):
+    """Paths of written article files -> the dedup seen state, one file each.
+
+    Reads back what a file committed and records its article ids and URL keys
+    under `DIR/_state/dedup/seen/`, where `FilterSeen` finds them when a run
+    starts: a restarted stream (or a batch run) skips those entries. Written
+    only after the article file is in place, so a crash can repeat the last
+    window on restart but never skip an article that was not written.
+    """
+
+    def __init__(self, output_dir: str, run_id: str):
+        super().__init__()
+        self._output_dir = output_dir
+        self._run_id = run_id
+
+    def expand(self, paths):
+        return paths | "RecordSeen" >> beam.ParDo(_RecordSeenDoFn(self._output_dir, self._run_id))
