@@ -494,7 +494,7 @@ class HttpClient:
         attempts, last_status = 0, None
         for hop in range(self.config.max_redirects + 1):
             try:
-                self._guard(current)
+                self._check_url(current)  # the address guard runs with each request
                 if kind != "robots":
                     self._check_robots(current)
                 response = self._get_with_retries(current, kind, headers)
@@ -553,6 +553,13 @@ class HttpClient:
         except http_guard.GuardError as exc:
             raise FetchError(exc.reason, url, str(exc), attempts=0) from None
 
+    @staticmethod
+    def _check_url(url: str) -> None:
+        try:
+            http_guard.split_url(url)
+        except http_guard.GuardError as exc:
+            raise FetchError(exc.reason, url, str(exc), attempts=0) from None
+
     def _check_robots(self, url: str) -> None:
         if not self.config.respect_robots:
             return
@@ -586,7 +593,8 @@ class HttpClient:
                 response.attempts = attempt
                 return response
             except FetchError as exc:
-                exc.attempts = attempt
+                # attempts=0 marks a request that was never sent (the guard refused it).
+                exc.attempts = attempt - 1 if exc.attempts == 0 else attempt
                 if not exc.retryable or attempt > self.config.max_retries:
                     raise
                 wait = backoff_delay(attempt, self.config.backoff_base, self.config.backoff_max)
@@ -594,6 +602,7 @@ class HttpClient:
                     if exc.retry_after > self.config.backoff_max:
                         exc.reason = exc.reason if exc.reason.startswith("http_") else "retry_after_too_long"
                         exc.message = f"Retry-After {exc.retry_after:.0f}s exceeds backoff_max"
+                        exc.args = (f"{exc.reason}: {exc.message}",)
                         raise
                     wait = max(wait, exc.retry_after)
                     _, host, port = http_guard.split_url(url)
