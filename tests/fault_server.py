@@ -44,6 +44,7 @@ ROUTES = {
     "/latin1": "Latin-1 HTML without a charset anywhere",
     "/binary": "text/html whose bytes are not text",
     "/not-found": "404",
+    "/status/<code>": "always answers <code>",
     "/private/secret": "forbidden by robots.txt (must never be requested)",
     "/article/<n>": "a good article page",
     "/slow/<n>": "a good page after 0.3 s",
@@ -341,6 +342,8 @@ class FaultServer(_BaseServer):
             return None
         if path.startswith("/caf%C3%A9"):
             return h.send_body(200, ARTICLE.format(title="Caf\u00e9", body="Arrived at the caf\u00e9.").encode())
+        if path.startswith("/status/"):
+            return h.send_body(int(path.rsplit("/", 1)[1]), b"status page")
         if path == "/loop/a":
             return h.redirect("/loop/b")
         if path == "/loop/b":

@@ -390,3 +390,13 @@ def test_raw_utf8_location_header_is_followed(server):
     assert response.status == 200 and b"Arrived at the caf" in response.body
     assert response.final_url == server.url("/café/menu")
     assert server.requests[-1].path == "/caf%C3%A9/menu"
+
+
+@pytest.mark.parametrize("status, attempts", [(408, 3), (429, 3), (500, 3), (502, 3), (503, 3), (504, 3),
+                                              (400, 1), (401, 1), (403, 1), (404, 1), (410, 1), (451, 1),
+                                              (501, 1)])
+def test_which_statuses_are_retried(server, status, attempts):
+    with pytest.raises(FetchError) as err:
+        HttpClient(config_for(server, max_retries=2)).get(server.url(f"/status/{status}"))
+    assert (err.value.reason, err.value.http_status, err.value.attempts) == (f"http_{status}", status, attempts)
+    assert server.hits(f"/status/{status}") == attempts
