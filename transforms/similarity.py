@@ -66,8 +66,8 @@ class NearCopyParams:
     """
 
     near_threshold: float = 0.5
-    containment_threshold: float = 0.8
-    min_containment_jaccard: float = 0.2
+    containment_threshold: float = 0.65
+    min_containment_jaccard: float = 0.25
     min_shingles: int = 20
     shingle_size: int = 5
     num_perm: int = 96

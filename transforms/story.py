@@ -65,7 +65,7 @@ class StoryParams:
     grace_days: float = 3.0
     time_scale_days: float = 7.0
     max_features: int = 150
-    block_keys: int = 8
+    block_keys: int = 12
     max_block: int = 300
     max_component: int = 1000
 
