@@ -136,8 +136,10 @@ def _fold(text: str) -> str:
                    if not unicodedata.combining(c)).lower()
 
 
-def _features(text: str, lang: Optional[str], rarity: TermRarity) -> Counter:
+def _features(text: str, lang: Optional[str], rarity: TermRarity) -> tuple[Counter, dict[str, str]]:
+    """Feature counts, and the lower-case surface form of each (for rarity look-ups)."""
     counts: Counter = Counter()
+    surface: dict[str, str] = {}
     for sentence in _SENTENCE.split(text):
         tokens = _TOKEN.findall(sentence)
         run: list[str] = []
@@ -146,8 +148,11 @@ def _features(text: str, lang: Optional[str], rarity: TermRarity) -> Counter:
             if run:
                 for token in run:
                     counts["e:" + _fold(token)] += 1
+                    surface.setdefault("e:" + _fold(token), token.lower())
                 if len(run) > 1:
-                    counts["E:" + "_".join(_fold(t) for t in run)] += 1
+                    joined = "E:" + "_".join(_fold(t) for t in run)
+                    counts[joined] += 1
+                    surface.setdefault(joined, "_".join(t.lower() for t in run))
                 run.clear()
 
         for i, token in enumerate(tokens):
@@ -165,12 +170,13 @@ def _features(text: str, lang: Optional[str], rarity: TermRarity) -> Counter:
                 close_run()
                 if len(low) >= 3:
                     counts["w:" + _fold(low)] += 1
+                    surface.setdefault("w:" + _fold(low), low)
         close_run()
-    return counts
+    return counts, surface
 
 
-def _weight(feature: str, lang: Optional[str], rarity: TermRarity) -> float:
-    kind, body = feature[0], feature[2:]
+def _weight(feature: str, body: str, lang: Optional[str], rarity: TermRarity) -> float:
+    kind = feature[0]
     if kind == "n":
         return _NUMBER_WEIGHT
     if kind == "E":
@@ -189,10 +195,10 @@ def story_vector(text: str, language: Optional[str], rarity: TermRarity,
     `max_features` heaviest kept.
     """
     full = f"{title}\n{text}" if title and title.strip() not in (text or "")[:len(title) + 200] else (text or "")
-    counts = _features(full, language, rarity)
+    counts, surface = _features(full, language, rarity)
     weights = {}
     for feature, count in counts.items():
-        w = (1.0 + math.log(count)) * _weight(feature, language, rarity)
+        w = (1.0 + math.log(count)) * _weight(feature, surface.get(feature, feature[2:]), language, rarity)
         if w > 0:
             weights[feature] = w
     top = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:max_features]

@@ -1,0 +1,143 @@
+"""The Deduplicate and FilterSeen transforms on FnApiRunner, one run and two runs."""
+import datetime as dt
+import os
+import pickle
+
+import apache_beam as beam
+import pytest
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.testing import test_pipeline
+from apache_beam.testing.util import assert_that
+
+from schemas.records import Article, FeedEntry
+from tests.support.golden import load_golden
+from transforms.canonical import article_id
+from transforms.dedup import Deduplicate, FilterSeen
+from transforms.story import story_id_for
+
+UTC = dt.timezone.utc
+
+
+@pytest.fixture(scope="module")
+def golden():
+    docs = load_golden()
+    for d in docs:
+        d["published_at"] = dt.datetime.fromisoformat(d["published"].replace("Z", "+00:00"))
+        d["url"] = f"https://site{d['slug']}.example/monde/{d['slug']}.html"
+    return {d["slug"]: d for d in docs}
+
+
+def _article(doc, url=None, text=None, published=None, canonical=None):
+    published = published or doc["published_at"]
+    return Article(url=url or doc["url"], feed_url="https://feeds.example/rss", text=text or doc["text"],
+                   title=doc["title"], language="fr", published_at=published,
+                   fetched_at=published + dt.timedelta(minutes=30), site_name=doc["site_name"],
+                   page_meta={"canonical": canonical} if canonical else {})
+
+
+def _wire_copy(text):
+    """The same article republished elsewhere: other chrome, a few edits."""
+    edited = text.replace("Trump", "Donald Trump", 2).replace("mardi", "ce mardi", 1)
+    return "Le Courrier du Soir — International\n" + edited + "\nPartager : Facebook X E-mail\n© Le Courrier"
+
+
+def _by_url(articles):
+    return {a.url: a for a in articles}
+
+
+def test_one_run_ids_copies_and_stories(golden, tmp_path):
+    copy_url = "https://courrier.example/intl/trump-poutine"
+    variant = "https://www.site001.example/monde/001.html?utm_source=rss&fbclid=x"
+    articles = [_article(d) for d in golden.values()]
+    articles.append(_article(golden["000"], url=copy_url, text=_wire_copy(golden["000"]["text"]),
+                             published=golden["000"]["published_at"] + dt.timedelta(hours=2)))
+    articles.append(_article(golden["001"], url=variant))
+    ids = {slug: article_id(d["url"]) for slug, d in golden.items()}
+
+    def check_articles(out):
+        got = _by_url(out)
+        assert len(out) == 6 and variant not in got
+        for slug, d in golden.items():
+            a = got[d["url"]]
+            assert a.article_id == ids[slug] and a.duplicate_of is None and a.duplicate_similarity is None
+            assert a.source_domain == f"site{slug}.example" and a.canonical_url == d["url"]
+            assert len(a.content_hash) == 64
+        story = {slug: got[d["url"]].story_id for slug, d in golden.items()}
+        assert story["000"] == story["001"] == story["003"] == story["004"] != story["002"]
+        copy = got[copy_url]
+        assert copy.duplicate_of == ids["000"]
+        assert 0.5 <= copy.duplicate_similarity < 1.0
+        assert copy.story_id == story["000"]
+
+    def check_rejects(rejects):
+        assert [(r.url, r.stage, r.reason) for r in rejects] == [(variant, "dedup", "same_article")]
+
+    with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
+        result = (p | beam.Create(articles)
+                  | Deduplicate(str(tmp_path), "run1", now=dt.datetime(2025, 3, 19, 12, tzinfo=UTC)))
+        assert_that(result.good, check_articles, label="articles")
+        assert_that(result.rejects, check_rejects, label="rejects")
+    assert list((tmp_path / "_state" / "dedup" / "seen").glob("run1-*.jsonl.gz"))
+    assert list((tmp_path / "_state" / "dedup" / "docs" / "day=2025-03-19").glob("run1-*.jsonl.gz"))
+
+
+def _save(items, path):
+    with open(path, "wb") as f:
+        pickle.dump(list(items), f)
+
+
+def _run(articles, output, run_id, now, entries=()):
+    """Runs Deduplicate (and FilterSeen on `entries`); returns (articles, kept urls, metrics)."""
+    saved = os.path.join(output, f"test-{run_id}.pickle")
+    p = beam.Pipeline(runner="FnApiRunner")
+    result = p | "Articles" >> beam.Create(articles) | Deduplicate(output, run_id, now=now)
+    kept = (p | "Entries" >> beam.Create(list(entries)) | FilterSeen(output)
+            | "EntryUrls" >> beam.Map(lambda e: ("entry", e.url)))
+    ((result.good | "Tag" >> beam.Map(lambda a: ("article", a)), kept)
+     | beam.Flatten() | beam.combiners.ToList() | beam.Map(_save, saved))
+    run = p.run()
+    run.wait_until_finish()
+    with open(saved, "rb") as f:
+        items = pickle.load(f)
+    os.remove(saved)
+    return ([a for kind, a in items if kind == "article"],
+            sorted(u for kind, u in items if kind == "entry"), run.metrics())
+
+
+def _counter(metrics, name):
+    found = metrics.query(MetricsFilter().with_name(name))["counters"]
+    return sum(c.committed or 0 for c in found)
+
+
+def test_second_run_uses_first_runs_state(golden, tmp_path):
+    out = str(tmp_path)
+    day1 = dt.datetime(2025, 3, 18, 23, tzinfo=UTC)
+    first, _, _ = _run([_article(golden["000"]), _article(golden["002"])], out, "run1", day1)
+    assert len(first) == 2
+    old_story = {a.url: a.story_id for a in first}
+    assert old_story[golden["000"]["url"]] == story_id_for(article_id(golden["000"]["url"]))
+
+    copy_url = "https://courrier.example/intl/trump-poutine"
+    second_run = [
+        _article(golden["000"], url=golden["000"]["url"] + "?utm_medium=social"),   # same article again
+        _article(golden["000"], url=copy_url, text=_wire_copy(golden["000"]["text"]),
+                 published=golden["000"]["published_at"] + dt.timedelta(hours=20)),
+        _article(golden["001"]),
+        _article(golden["003"]),
+    ]
+    entries = [FeedEntry(feed_url="https://feeds.example/rss", url="http://www.site000.example/monde/000.html#top"),
+               FeedEntry(feed_url="https://feeds.example/rss", url=golden["004"]["url"])]
+    got, kept, metrics = _run(second_run, out, "run2", day1 + dt.timedelta(days=1), entries)
+    by_url = _by_url(got)
+    assert set(by_url) == {copy_url, golden["001"]["url"], golden["003"]["url"]}
+    assert by_url[copy_url].duplicate_of == article_id(golden["000"]["url"])
+    assert by_url[copy_url].story_id == old_story[golden["000"]["url"]]
+    assert by_url[golden["001"]["url"]].story_id == old_story[golden["000"]["url"]]
+    assert by_url[golden["003"]["url"]].story_id == old_story[golden["000"]["url"]]
+    assert by_url[golden["001"]["url"]].duplicate_of is None
+    assert kept == [golden["004"]["url"]]
+    assert _counter(metrics, "dedup.already_seen") == 2     # one article, one feed entry
+
+    # a third run re-ingesting the same articles adds nothing
+    again, _, _ = _run(second_run, out, "run3", day1 + dt.timedelta(days=1))
+    assert again == []
