@@ -47,6 +47,10 @@ _TRAILING = re.compile(r"\s*[,|–—-]\s*(?:correspondent|correspondant|korresp
 _ROLE_CJK = re.compile(r"\s*(?:기자|특파원|통신원|논설위원|선임기자|記者|特派員|編集委員|論説委員|"
                        r"外\s*\d+\s*名|외\s*\d+\s*명).*$")
 _MID_BY = re.compile(r"^.{1,40}?\s(?:Von|By|Par|Por|Door)\s+(?=[A-ZÀ-ÖØ-Þ])")
+_KANA = re.compile(r"[\u3040-\u309f]")  # hiragana: names are written in kanji or katakana
+_HANGUL = re.compile(r"[\uac00-\ud7af]")
+_CJK_NOT_NAMES = ("关注", "關注", "编辑", "編輯", "记者", "記者", "新闻", "新聞", "情報", "ニュース",
+                  "フォロー", "뉴스", "기자", "편집", "신문", "구독", "网", "報")
 _NAME_PARTICLES = {"van", "von", "der", "den", "de", "del", "della", "di", "da", "dos", "das",
                    "du", "la", "le", "ter", "ten", "zu", "y", "al", "el", "bin", "ben", "ibn", "st"}
 
@@ -101,7 +105,10 @@ def _looks_like_person(name: str, site_keys: set[str]) -> bool:
         return False
     words = name.split()
     if _CJK.search(name):
-        return 2 <= len(name.replace(" ", "")) <= 12 and len(words) <= 4
+        compact = name.replace(" ", "")
+        if _KANA.search(compact) or any(w in compact for w in _CJK_NOT_NAMES):
+            return False
+        return 2 <= len(compact) <= (5 if _HANGUL.search(compact) else 6) and len(words) <= 2
     if not 2 <= len(words) <= 5 or len(name) > 60:
         return False
     if any(w.casefold().strip(".") in not_words for w in words):
@@ -116,7 +123,7 @@ def _looks_like_person(name: str, site_keys: set[str]) -> bool:
 
 def split_credit(credit: str) -> list[str]:
     """A credit line split into name-sized pieces ('By A and B, AFP' -> ['A', 'B', 'AFP'])."""
-    credit = _clean(_EMAIL.sub(" ", credit or ""))
+    credit = _WS.sub(" ", unicodedata.normalize("NFKC", _EMAIL.sub(" ", credit or ""))).strip()
     credit = _EDITING.sub("", credit)
     pieces: list[str] = []
     for m in _PAREN.finditer(credit):
@@ -164,7 +171,7 @@ class Credits:
                 self._add(self.agencies, value)
             else:
                 for agency in _agency_pattern().findall(piece):
-                    if agency.isupper() or len(agency) > 4:
+                    if agency.isupper() or len(agency) > 4 or agency == agency_name(agency):
                         self._add(self.agencies, agency_name(agency))
 
     def add_agency(self, value: str) -> None:
@@ -223,6 +230,8 @@ _CONTRIBUTOR_LINES = [
     # fr
     re.compile(r"^(?P<names>[^.\n]{3,160}?)\s+(?:ont|a)\s+contribué\s+à\s+(?:ce|cet|cette)\s+"
                r"(?:rapport|article|reportage|dépêche|papier|enquête)", re.I),
+    re.compile(r"^(?:mit\s+material\s+(?:von|der|des)|material\s+von|quelle\s*:|quellen\s*:)\s*"
+               r"(?P<names>[^\n]{2,120}?)\s*\.?$", re.I),
     re.compile(r"^(?:avec|with|mit|con)\s+(?P<names>[^.\n]{2,80}?)\s*\.?$", re.I),
     re.compile(r"^(?:(?:reportage|texte|article|propos recueillis)\s+(?:de|par)|par)\s*:?\s*"
                r"(?P<names>[^.\n]{3,120}?)\s*\.?$", re.I),
@@ -234,8 +243,6 @@ _CONTRIBUTOR_LINES = [
     re.compile(r"^(?:written|reported)\s+by\s+(?P<names>[^.\n]{3,120}?)\s*\.?$", re.I),
     re.compile(r"^by\s+(?P<names>[^.\n]{3,120}?)\s*\.?$", re.I),
     # de
-    re.compile(r"^(?:mit\s+material\s+(?:von|der|des)|material\s+von|quelle\s*:|quellen\s*:)\s*"
-               r"(?P<names>[^\n]{2,120}?)\s*\.?$", re.I),
     re.compile(r"^(?P<names>[^.\n]{3,160}?)\s+(?:hat|haben)\s+zu\s+diesem\s+(?:bericht|artikel)\s+"
                r"beigetragen", re.I),
     re.compile(r"^von\s+(?P<names>[^.\n]{3,120}?)\s*\.?$", re.I),

@@ -16,7 +16,7 @@ import re
 from typing import Any, Iterable, Optional, Sequence
 
 __all__ = ["DateCandidate", "parse_datetime", "published_candidates", "updated_candidates",
-           "choose_date", "MAX_FEED_SKEW", "FUTURE_TOLERANCE", "EARLIEST"]
+           "choose_date", "choose_candidate", "acceptable", "SOURCE_WEIGHTS", "MAX_FEED_SKEW", "FUTURE_TOLERANCE", "EARLIEST"]
 
 UTC = dt.timezone.utc
 MAX_FEED_SKEW = dt.timedelta(days=3)
@@ -36,6 +36,10 @@ _UPDATED_META = (
     "modified_time", "datemodified", "article.updated", "dc.date.modified", "dcterms.modified",
     "last-modified", "lastmod",
 )
+# Votes per source: structured publisher values weigh most; htmldate and
+# trafilatura mostly re-read the same tags, so they weigh little.
+SOURCE_WEIGHTS = {"feed": 2.0, "jsonld": 2.0, "meta": 1.5, "time": 1.0, "jsonld_created": 0.5,
+                  "htmldate": 0.5, "trafilatura": 0.25}
 _ISO_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _EPOCH = re.compile(r"^\d{10}(\d{3})?$")
 
@@ -132,7 +136,10 @@ def published_candidates(page_meta: dict, extracted_meta: dict,
             out.append(_candidate("time", t.get("datetime")))
     out.extend(_candidate("jsonld_created", v) for v in _jsonld_values(items, "dateCreated"))
     if page_meta.get("htmldate_published"):
-        out.append(_candidate("htmldate", page_meta["htmldate_published"]))
+        found = _candidate("htmldate", page_meta["htmldate_published"])
+        if found is not None and found.value.time() == dt.time(0) and found.value.utcoffset() == dt.timedelta(0):
+            found = dataclasses.replace(found, has_time=False)  # htmldate found a day only
+        out.append(found)
     if extracted_meta.get("date"):
         out.append(_candidate("trafilatura", extracted_meta["date"]))
     return [c for c in out if c is not None]
@@ -164,10 +171,51 @@ def acceptable(candidate: DateCandidate, now: dt.datetime,
     return True
 
 
+def choose_candidate(candidates: Sequence[DateCandidate], now: dt.datetime,
+                     feed_date: Optional[dt.datetime] = None,
+                     max_feed_skew: dt.timedelta = MAX_FEED_SKEW) -> Optional[DateCandidate]:
+    """The best supported acceptable candidate (see `choose_date`)."""
+    kept = [c for c in candidates if acceptable(c, now, feed_date, max_feed_skew)]
+    if not kept:
+        return None
+
+    def agrees(a: DateCandidate, b: DateCandidate) -> bool:
+        if a.has_time and b.has_time:
+            return abs(a.utc - b.utc) <= dt.timedelta(hours=12) or a.day == b.day
+        return a.day == b.day or a.value.astimezone(UTC).date() == b.value.astimezone(UTC).date()
+
+    def weight(c: DateCandidate) -> float:
+        return SOURCE_WEIGHTS.get(c.source.split(":")[0], 0.5) * (1.0 if c.has_time else 0.5)
+
+    best = None
+    for rank, candidate in enumerate(kept):
+        votes: dict[str, float] = {}
+        for other in kept:
+            if agrees(other, candidate):
+                group = other.source.split(":")[0]
+                votes[group] = max(votes.get(group, 0.0), weight(other))
+        score = (round(sum(votes.values()), 6), candidate.has_time, -rank)
+        if best is None or score > best[0]:
+            best = (score, candidate)
+    winner = best[1]
+    if not winner.has_time:
+        # A precise value from the same day, if any source has one.
+        for candidate in kept:
+            if candidate.has_time and agrees(candidate, winner):
+                return candidate
+    return winner
+
+
 def choose_date(candidates: Sequence[DateCandidate], now: dt.datetime,
                 feed_date: Optional[dt.datetime] = None,
                 max_feed_skew: dt.timedelta = MAX_FEED_SKEW) -> Optional[dt.datetime]:
     """The best supported date, in UTC.
+
+    Candidates that are not `acceptable` are refused. Each remaining one is
+    supported by the sources that agree with it (same day, or within 12 hours),
+    each source counting once with its weight (SOURCE_WEIGHTS, halved for a bare
+    day); the best supported wins, ties going to a precise value, then to the
+    more reliable source.
 
     Args:
       candidates: dated evidence, most reliable source first.
@@ -178,25 +226,5 @@ def choose_date(candidates: Sequence[DateCandidate], now: dt.datetime,
     Returns:
       The winner as a tz-aware UTC datetime, or None if no candidate is acceptable.
     """
-    kept = [c for c in candidates if acceptable(c, now, feed_date, max_feed_skew)]
-    if not kept:
-        return None
-
-    def agrees(a: DateCandidate, b: DateCandidate) -> bool:
-        if a.has_time and b.has_time:
-            return abs(a.utc - b.utc) <= dt.timedelta(hours=12) or a.day == b.day
-        return a.day == b.day or a.value.astimezone(UTC).date() == b.value.astimezone(UTC).date()
-
-    best = None
-    for rank, candidate in enumerate(kept):
-        sources = {c.source.split(":")[0] for c in kept if agrees(c, candidate)}
-        score = (len(sources), candidate.has_time, -rank)
-        if best is None or score > best[0]:
-            best = (score, candidate)
-    winner = best[1]
-    if not winner.has_time:
-        # A precise value from the same day, if any source has one.
-        for candidate in kept:
-            if candidate.has_time and agrees(candidate, winner):
-                return candidate.utc
-    return winner.utc
+    winner = choose_candidate(candidates, now, feed_date, max_feed_skew)
+    return winner.utc if winner is not None else None

@@ -26,7 +26,8 @@ UNDETERMINED = "und"
 DEFAULT_MAX_CHARS = 3000
 CONFIDENT = 0.90       # a detection at least this sure stands whatever the hints say
 HINT_SUPPORT = 0.10    # a hint wins an unsure detection if it has this much probability
-SHORT_LETTERS = 60     # texts with fewer letters than this are "short"
+MIN_LETTERS = 10       # below this, langdetect is often sure and wrong ('Hi' -> nl): only hints
+SHORT_LETTERS = 25     # texts with fewer letters than this are "short" ...
 SHORT_CONFIDENT = 0.95  # ... and need this much certainty without an agreeing hint
 MIN_PROBABILITY = 0.50  # below this, even a long text stays undetermined
 
@@ -121,7 +122,7 @@ def detect_language(text: str, *, html_lang: Optional[str] = None,
         return UNDETERMINED, 0.0
     top, p = ranked[0]
     short = letters < SHORT_LETTERS
-    if p >= (SHORT_CONFIDENT if short else CONFIDENT):
+    if letters >= MIN_LETTERS and p >= (SHORT_CONFIDENT if short else CONFIDENT):
         return top, round(p, 4)
     probability = dict(ranked)
     for hint in hints:
@@ -131,6 +132,8 @@ def detect_language(text: str, *, html_lang: Optional[str] = None,
     for hint in hints:
         if hint not in known:
             return hint, round(1.0 - p, 4)
+    if letters < MIN_LETTERS and hints:
+        return hints[0], round(probability.get(hints[0], 0.0), 4)
     if short or p < MIN_PROBABILITY:
         return UNDETERMINED, round(p, 4)
     return top, round(p, 4)

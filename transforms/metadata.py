@@ -25,7 +25,7 @@ from transforms import dates as _dates
 from transforms.common import ParDoWithRejects, counter
 from transforms.titles import choose_title, site_keys
 
-__all__ = ["ResolveMetadata", "resolve_metadata", "split_dateline", "MAX_TOPICS"]
+__all__ = ["ResolveMetadata", "resolve_metadata", "published_evidence", "split_dateline", "MAX_TOPICS"]
 
 STAGE = "metadata"
 MAX_TOPICS = 25
@@ -175,6 +175,14 @@ def _credit_sources(page: dict, article_ld: list[dict], entry, extracted: dict, 
     ]
 
 
+def published_evidence(article: Article, now: dt.datetime) -> Optional[_dates.DateCandidate]:
+    """The publication-date candidate chosen for the article (with its own offset)."""
+    feed_published = getattr(article.entry, "published", None)
+    return _dates.choose_candidate(
+        _dates.published_candidates(article.page_meta or {}, article.extracted_meta or {},
+                                    feed_published), now, feed_published)
+
+
 def resolve_metadata(article: Article, now: Optional[dt.datetime] = None) -> Article:
     """The article with its metadata fields resolved from the evidence it carries.
 
@@ -221,9 +229,8 @@ def resolve_metadata(article: Article, now: Optional[dt.datetime] = None) -> Art
                 agencies.append(agency)
 
     now = now or article.fetched_at or dt.datetime.now(dt.timezone.utc)
-    feed_published = getattr(entry, "published", None)
-    published = _dates.choose_date(
-        _dates.published_candidates(page, extracted, feed_published), now, feed_published)
+    chosen = published_evidence(article, now)
+    published = chosen.utc if chosen is not None else None
     updated = _dates.choose_date(
         _dates.updated_candidates(page, getattr(entry, "updated", None)), now)
     if updated is not None and published is not None and updated <= published:

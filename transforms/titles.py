@@ -134,14 +134,12 @@ def strip_site_affixes(title: Optional[str], keys: set[str],
     return out.strip() or title
 
 
-def _supports(other: str, mine: str) -> bool:
+def _supports(other: str, mine: str, other_truncated: bool = False) -> bool:
     """Whether the normalised title `other` vouches for `mine`."""
     if other == mine:
         return True
-    if _ELLIPSIS.search(other):
-        stem = _ELLIPSIS.sub("", other)
-        if len(stem) >= 15 and mine.startswith(stem):
-            return True
+    if other_truncated and len(other) >= 15 and mine.startswith(other) and len(mine) > len(other):
+        return True
     if len(mine) >= 10 and other.startswith(mine):
         rest = other[len(mine):]
         if _SUFFIX_AFFIX.match(rest) and len(rest.split()) <= 10:
@@ -164,6 +162,7 @@ def choose_title(candidates: Sequence[tuple[str, Optional[str]]], keys: set[str]
     sections = list(sections)
     rank = {s: i for i, s in enumerate(TITLE_SOURCES)}
     cleaned: list[tuple[int, str, str, str]] = []  # (rank, source, text, normalised raw)
+    truncated: set[str] = set()
     for source, raw in candidates:
         if not raw or not raw.strip():
             continue
@@ -173,13 +172,16 @@ def choose_title(candidates: Sequence[tuple[str, Optional[str]]], keys: set[str]
                 or len(_key(text)) < 2:
             continue
         cleaned.append((rank.get(source, len(rank)), source, text, normalise_title(raw)))
+        if _ELLIPSIS.search(text):
+            truncated.add(source)
     if not cleaned:
         return None
     best = None
     for r, source, text, _ in cleaned:
         mine = normalise_title(text)
-        supporters = {source} | {s for _, s, t, raw_n in cleaned if s != source and
-                                 (_supports(normalise_title(t), mine) or _supports(raw_n, mine))}
+        supporters = {source} | {
+            s for _, s, t, raw_n in cleaned if s != source and
+            (_supports(normalise_title(t), mine, s in truncated) or _supports(raw_n, mine))}
         score = (round(sum(SOURCE_WEIGHTS.get(s, 0.5) for s in supporters), 6), -r)
         if best is None or score > best[0]:
             best = (score, text)

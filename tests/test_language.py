@@ -1,0 +1,96 @@
+"""Language detection: langdetect on a bounded sample, hints, 'und', determinism, the stage."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from schemas.records import Article, FeedEntry
+from transforms import language
+from transforms.language import DetectLanguage, detect_language, normalise_language_code
+
+FR = ("Le président américain et son homologue russe ont convenu mardi, lors d'un long appel "
+      "téléphonique, de rechercher un cessez-le-feu limité aux infrastructures énergétiques.")
+DE = ("Der Bundestag hat am Donnerstag ein neues Gesetz beschlossen, das die Mieten in den "
+      "großen Städten für die nächsten fünf Jahre begrenzen soll.")
+EN = ("The central bank left interest rates unchanged on Wednesday, saying inflation was "
+      "still too high and that it would wait for more data before acting.")
+
+
+def test_detects_clear_languages_with_high_probability():
+    for text, code in ((FR, "fr"), (DE, "de"), (EN, "en")):
+        lang, p = detect_language(text)
+        assert lang == code and p > 0.9
+
+
+def test_short_unsure_text_is_und():
+    assert detect_language("Hello")[0] == "und"
+    assert detect_language("OK 2025")[0] == "und"
+    assert detect_language("") == ("und", 0.0)
+    assert detect_language("12345 — 678") == ("und", 0.0)
+
+
+def test_hints_settle_a_short_unsure_text():
+    lang, p = detect_language("Bonjour", html_lang="fr-FR")
+    assert lang == "fr" and 0 < p <= 1
+    assert detect_language("Merci beaucoup", feed_lang="fr")[0] == "fr"
+
+
+def test_hints_never_overrule_a_confident_detection():
+    assert detect_language(DE, html_lang="en", feed_lang="en")[0] == "de"
+
+
+def test_only_a_bounded_sample_is_read():
+    # The middle of the text is German; a sample of the start and end sees French only.
+    text = FR * 3 + " " + DE * 40 + " " + FR * 3
+    assert detect_language(text, max_chars=len(FR) * 3)[0] == "fr"
+    assert detect_language(text, max_chars=10 ** 9)[0] == "de"
+
+
+def test_detection_is_deterministic():
+    text = "Ciao, come stai? Tutto bene, grazie mille."
+    results = {detect_language(text) for _ in range(5)}
+    assert len(results) == 1
+
+
+def test_language_codes_are_normalised():
+    assert normalise_language_code("fr-FR") == "fr"
+    assert normalise_language_code("zh-cn") == "zh"
+    assert normalise_language_code("iw") == "he"
+    assert normalise_language_code("") is None
+    assert normalise_language_code("x-klingon-123") is None
+    assert "fr" in language.supported_languages() and "zh" in language.supported_languages()
+
+
+def _article(text: str, html_lang=None, feed_lang=None) -> Article:
+    entry = FeedEntry(feed_url="https://f.example/rss", url=f"https://f.example/{hash(text)}",
+                      feed_language=feed_lang)
+    return Article(url=entry.url, feed_url=entry.feed_url,
+                   fetched_at=dt.datetime(2025, 3, 20, tzinfo=dt.timezone.utc), text=text,
+                   entry=entry, page_meta={"html_lang": html_lang} if html_lang else {})
+
+
+def test_detect_language_stage_sets_language_and_probability():
+    articles = [_article(FR), _article(DE, html_lang="de"), _article("Bonjour", feed_lang="fr"),
+                _article("Hi")]
+    with TestPipeline(runner="FnApiRunner") as p:
+        good, rejects = p | beam.Create(articles) | DetectLanguage(run_id="r1")
+        assert_that(good | beam.Map(lambda a: (a.text[:7], a.language,
+                                                a.language_probability is not None)),
+                    equal_to([(FR[:7], "fr", True), (DE[:7], "de", True),
+                              ("Bonjour", "fr", True), ("Hi", "und", True)]), label="good")
+        assert_that(rejects, equal_to([]), label="rejects")
+
+
+def test_stage_turns_a_crash_into_a_reject():
+    broken = dataclasses.replace(_article(FR), text=None)
+    broken.page_meta = None  # type: ignore[assignment]
+    broken = dataclasses.replace(broken, entry=object())  # no feed_language attribute
+    with TestPipeline(runner="FnApiRunner") as p:
+        good, rejects = p | beam.Create([broken]) | DetectLanguage(run_id="r1")
+        assert_that(good, equal_to([]), label="good")
+        assert_that(rejects | beam.Map(lambda r: (r.stage, r.reason.split(":")[0], r.run_id)),
+                    equal_to([("language", "crash", "r1")]), label="rejects")

@@ -1,0 +1,105 @@
+"""collect_page_meta: evidence read from small pages written here, tree left untouched."""
+from __future__ import annotations
+
+import json
+
+import lxml.html
+
+from transforms.page_meta import collect_page_meta
+
+PAGE = """<!DOCTYPE html>
+<html lang="fr-FR"><head><meta charset="utf-8">
+<title>Le titre de l'article | Le Quotidien</title>
+<link rel="canonical" href="/2025/03/18/article.html">
+<meta property="og:title" content="Le titre de l'article">
+<meta property="og:site_name" content="Le Quotidien">
+<meta property="og:image" content="/img/une.jpg">
+<meta property="og:description" content="Un résumé.">
+<meta property="article:published_time" content="2025-03-18T21:30:00+01:00">
+<meta property="article:modified_time" content="2025-03-19T08:00:00+01:00">
+<meta property="article:section" content="Monde">
+<meta property="article:tag" content="Ukraine">
+<meta property="article:tag" content="Russie">
+<meta name="author" content="Anne Martin">
+<meta name="viewport" content="width=device-width">
+<script type="application/ld+json">
+{"@context": "https://schema.org", "@graph": [
+  {"@type": "WebSite", "name": "Le Quotidien", "url": "https://quotidien.example"},
+  {"@type": "NewsArticle", "headline": "Le titre de l'article",
+   "datePublished": "2025-03-18T21:30:00+01:00",
+   "author": [{"@type": "Person", "name": "Anne Martin"}],
+   "publisher": {"@type": "Organization", "name": "Le Quotidien"},
+   "articleBody": "Tout le texte, qui n'a rien à faire dans les preuves."}]}
+</script>
+<script type="application/ld+json">{"@type": "NewsArticle", "headline": "broken", </script>
+</head><body>
+<h1>Le titre de l'article</h1>
+<p class="byline">Par <a rel="author" href="/auteurs/am">Anne Martin</a></p>
+<time datetime="2025-03-18T21:30:00+01:00" itemprop="datePublished">18 mars</time>
+<p>Le texte.</p>
+</body></html>"""
+
+
+def _tree(html: str = PAGE):
+    return lxml.html.document_fromstring(html)
+
+
+def test_collects_open_graph_title_tag_h1_and_lang():
+    meta = collect_page_meta(_tree(), "https://quotidien.example/monde/article.html")
+    assert meta["og_title"] == "Le titre de l'article"
+    assert meta["og_site_name"] == "Le Quotidien"
+    assert meta["title_tag"] == "Le titre de l'article | Le Quotidien"
+    assert meta["h1"] == ["Le titre de l'article"]
+    assert meta["html_lang"] == "fr-FR"
+    assert meta["og_description"] == "Un résumé."
+
+
+def test_links_are_made_absolute_against_the_url():
+    meta = collect_page_meta(_tree(), "https://quotidien.example/monde/article.html")
+    assert meta["canonical"] == "https://quotidien.example/2025/03/18/article.html"
+    assert meta["og_image"] == "https://quotidien.example/img/une.jpg"
+
+
+def test_jsonld_is_flattened_from_graph_and_trimmed():
+    meta = collect_page_meta(_tree(), None)
+    assert [item["@type"] for item in meta["jsonld"]] == ["NewsArticle"]
+    article = meta["jsonld"][0]
+    assert article["headline"] == "Le titre de l'article"
+    assert article["author"] == [{"@type": "Person", "name": "Anne Martin"}]
+    assert "articleBody" not in article
+    assert {"@type": "WebSite", "name": "Le Quotidien", "url": "https://quotidien.example"} \
+        in meta["jsonld_other"]
+
+
+def test_meta_tags_and_repeated_tags():
+    meta = collect_page_meta(_tree(), None)
+    assert meta["meta"]["article:published_time"] == "2025-03-18T21:30:00+01:00"
+    assert meta["meta"]["article:section"] == "Monde"
+    assert meta["meta"]["author"] == "Anne Martin"
+    assert "viewport" not in meta["meta"]
+    assert meta["meta_lists"]["article:tag"] == ["Ukraine", "Russie"]
+
+
+def test_bylines_and_time_elements():
+    meta = collect_page_meta(_tree(), None)
+    assert "Anne Martin" in meta["byline"]
+    assert {"datetime": "2025-03-18T21:30:00+01:00", "itemprop": "datePublished"} in meta["times"]
+
+
+def test_htmldate_runs_on_the_tree():
+    meta = collect_page_meta(_tree(), None)
+    assert meta["htmldate_published"].startswith("2025-03-18")
+
+
+def test_tree_is_not_modified_and_result_is_json():
+    tree = _tree()
+    before = lxml.html.tostring(tree)
+    meta = collect_page_meta(tree, "https://quotidien.example/a")
+    assert lxml.html.tostring(tree) == before
+    assert json.loads(json.dumps(meta)) == meta
+
+
+def test_bare_page_gives_empty_evidence():
+    meta = collect_page_meta(_tree("<html><body><p>Rien.</p></body></html>"), None)
+    assert meta["jsonld"] == [] and meta["h1"] == [] and meta["byline"] == []
+    assert meta["og_title"] is None and meta["html_lang"] is None and meta["title_tag"] is None
