@@ -3,7 +3,7 @@
 Within each partition folder (`articles/date=.../lang=...`, `rejects/date=...`)
 the files smaller than `--target-file-bytes` are packed, oldest name first,
 into groups of about that size; each group of two or more becomes one file,
-sorted by `published_at` (rejects: `at`), zstd-compressed, with statistics and
+sorted by `published_at` (rejects: `rejected_at`), zstd-compressed, with statistics and
 the schema metadata of the newest input. Large files, and files younger than `--min-age-seconds` (a streaming job
 may still rewrite them), are left alone.
 
@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 # Table folder -> (sort column, tie-break column); same order as the writer's.
-SORT_KEYS = {"articles": ("published_at", "article_id"), "rejects": ("at", "url")}
+SORT_KEYS = {"articles": ("published_at", "article_id"), "rejects": ("rejected_at", "url")}
 JOURNAL_DIR = "_compaction"
 # A streaming job may rewrite a recent file when a bundle is retried (file names
 # are deterministic); merging it away before then would double its rows.

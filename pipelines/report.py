@@ -48,7 +48,7 @@ __all__ = [
 ARTICLE_COLUMNS = ("article_id", "url", "canonical_url", "title", "site_name", "source_domain",
                    "published_at", "fetched_at", "language", "story_id", "duplicate_of",
                    "duplicate_similarity", "word_count", "quality_flags")
-REJECT_COLUMNS = ("url", "feed_url", "stage", "reason", "http_status", "at")
+REJECT_COLUMNS = ("url", "feed_url", "stage", "reason", "http_status", "rejected_at")
 _UTC = dt.timezone.utc
 
 

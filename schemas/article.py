@@ -67,7 +67,7 @@ REJECT_FIELDS = [
     _f("http_status", pa.int32(), "HTTP status, when a response was received."),
     _f("attempts", pa.int32(), "Number of HTTP attempts made."),
     _f("error", pa.string(), "Human-readable error text."),
-    _f("at", _TS, "Time of the failure, UTC.", False),
+    _f("rejected_at", _TS, "Time of the failure, UTC.", False),
     _f("run_id", pa.string(), "Identifier of the run."),
     _f("schema_version", pa.string(), "Version of this schema (major.minor).", False),
     _f("pipeline_version", pa.string(), "Version of newsbeam that wrote this row.", False),

@@ -99,5 +99,5 @@ class Reject:
     http_status: Optional[int] = None
     attempts: Optional[int] = None
     error: Optional[str] = None
-    at: dt.datetime = dataclasses.field(default_factory=utcnow)
+    rejected_at: dt.datetime = dataclasses.field(default_factory=utcnow)
     run_id: Optional[str] = None

@@ -58,8 +58,8 @@ def _streaming_dataset(root: pathlib.Path) -> pathlib.Path:
     rejects = root / "rejects" / "date=2025-03-18"
     for window in range(3):
         rows = [reject_to_row(Reject(url=f"https://x.example/{window}/{k}", stage="fetch", reason="http_404",
-                                     at=T0 + dt.timedelta(minutes=7 * k - window))) for k in range(4)]
-        _write(rejects / f"part-r{window}-00000.parquet", rows, REJECT_SCHEMA, "at")
+                                     rejected_at=T0 + dt.timedelta(minutes=7 * k - window))) for k in range(4)]
+        _write(rejects / f"part-r{window}-00000.parquet", rows, REJECT_SCHEMA, "rejected_at")
     (root / "_state").mkdir()
     (root / "_state" / "seen.parquet").write_bytes(b"not data")
     (root / "articles" / ".tmp").mkdir()
@@ -98,7 +98,7 @@ def test_compacted_files_are_sorted_zstd_with_statistics_and_metadata(tmp_path):
     root = _streaming_dataset(tmp_path)
     compact_dataset(str(root), min_age_seconds=0)
     for path, key in [(p, "published_at") for p in _files(root, "articles")] + [
-            (p, "at") for p in _files(root, "rejects")]:
+            (p, "rejected_at") for p in _files(root, "rejects")]:
         assert path.name.startswith("part-compact-")
         table = pq.read_table(path)
         values = table.column(key).to_pylist()

@@ -43,9 +43,9 @@ def news(tmp_path, monkeypatch):
     newer = _row("n1", "Nouvelle colonne", "2025-03-20T10:00:00Z", "Le Quotidien", "quotidien.example", "s-new")
     dataset = write_dataset(
         tmp_path / "out" / "news", rows,
-        rejects=[Reject(url="https://x.example/1", stage="fetch", reason="http_404", at=_t("2025-03-19T09:00:00Z")),
+        rejects=[Reject(url="https://x.example/1", stage="fetch", reason="http_404", rejected_at=_t("2025-03-19T09:00:00Z")),
                  Reject(url="https://x.example/2", stage="extract", reason="empty_text",
-                        at=_t("2025-03-19T09:01:00Z"))],
+                        rejected_at=_t("2025-03-19T09:01:00Z"))],
         manifests=[_manifest("20250319T090000Z-abc123", "2025-03-19T09:00:00Z", 7, {"fetch/http_404": 1})])
     folder = dataset / "articles" / "date=2025-03-20" / "lang=fr"
     folder.mkdir(parents=True)

@@ -59,7 +59,7 @@ def write_dataset(root: pathlib.Path, rows: list[dict], rejects: list[Reject] = 
         pq.write_table(pa.Table.from_pylist(part, schema=ARTICLE_SCHEMA), folder / "part-r1-00000.parquet",
                        compression="zstd")
     for reject in rejects:
-        folder = root / "rejects" / f"date={reject.at.date().isoformat()}"
+        folder = root / "rejects" / f"date={reject.rejected_at.date().isoformat()}"
         folder.mkdir(parents=True, exist_ok=True)
         n = len(list(folder.glob("*.parquet")))
         pq.write_table(pa.Table.from_pylist([reject_to_row(reject)], schema=REJECT_SCHEMA),
@@ -257,7 +257,7 @@ def test_golden_stories_render_in_chromium(tmp_path):
     dataset = write_dataset(
         tmp_path / "dataset", rows,
         rejects=[Reject(url="http://127.0.0.1/articles/disparue.html", stage="fetch", reason="http_404",
-                        http_status=404, at=_t("2025-03-19T09:00:00Z"))],
+                        http_status=404, rejected_at=_t("2025-03-19T09:00:00Z"))],
         manifests=[_manifest("20250319T090000Z-golden", "2025-03-19T09:00:00Z", 5, {"fetch/http_404": 1})])
     out = tmp_path / "report.html"
     assert cli.main(["report", str(dataset), "--out", str(out), "--title", "Golden run"]) == 0

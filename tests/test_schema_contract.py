@@ -151,7 +151,7 @@ def _write_dataset(root: pathlib.Path, schema: pa.Schema = ARTICLE_SCHEMA) -> No
     reject_dir.mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist([{
         "url": "https://example.org/x", "stage": "fetch", "reason": "http_404",
-        "at": dt.datetime(2025, 3, 18, tzinfo=UTC), "schema_version": SCHEMA_VERSION,
+        "rejected_at": dt.datetime(2025, 3, 18, tzinfo=UTC), "schema_version": SCHEMA_VERSION,
         "pipeline_version": "0"}], schema=REJECT_SCHEMA), reject_dir / "part-r1-00000.parquet")
 
 

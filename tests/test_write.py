@@ -30,7 +30,7 @@ def test_partition_uses_publication_day_in_utc_then_fetch_day():
     assert article_partition(a) == "date=2025-03-19/lang=fr"
     a.published_at, a.language = None, None
     assert article_partition(a) == "date=2025-03-20/lang=und"
-    r = Reject(url="u", stage="fetch", reason="http_404", at=dt.datetime(2025, 1, 2, tzinfo=UTC))
+    r = Reject(url="u", stage="fetch", reason="http_404", rejected_at=dt.datetime(2025, 1, 2, tzinfo=UTC))
     assert reject_partition(r) == "date=2025-01-02"
 
 
@@ -66,7 +66,7 @@ def test_rewriting_the_same_run_replaces_its_files(tmp_path):
 def test_pipeline_writes_hive_partitions_readable_by_duckdb(tmp_path):
     articles = [_article(1, day=1), _article(2, day=1), _article(3, day=2, lang="en")]
     rejects = [Reject(url="http://example.org/x", stage="fetch", reason="http_404", http_status=404,
-                      at=dt.datetime(2025, 3, 20, tzinfo=UTC))]
+                      rejected_at=dt.datetime(2025, 3, 20, tzinfo=UTC))]
     with beam.Pipeline(runner="FnApiRunner") as p:
         paths = p | "A" >> beam.Create(articles) | WriteArticles(str(tmp_path), "run1")
         _ = p | "R" >> beam.Create(rejects) | WriteRejects(str(tmp_path), "run1")

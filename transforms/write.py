@@ -40,7 +40,7 @@ def article_partition(article: Article) -> str:
 
 
 def reject_partition(reject: Reject) -> str:
-    return f"date={reject.at.astimezone(dt.timezone.utc).date().isoformat()}"
+    return f"date={reject.rejected_at.astimezone(dt.timezone.utc).date().isoformat()}"
 
 
 def _row_size(row: dict[str, Any]) -> int:
@@ -188,7 +188,7 @@ class WriteRejects(_WriteRows):
                  target_file_bytes: int = DEFAULT_TARGET_FILE_BYTES,
                  row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES):
         super().__init__("rejects", REJECT_SCHEMA, _reject_row(run_id), reject_partition,
-                         output_dir, run_id, "at", target_file_bytes, row_group_bytes)
+                         output_dir, run_id, "rejected_at", target_file_bytes, row_group_bytes)
 
 
 def _article_row(run_id: str) -> Callable[[Article], dict[str, Any]]:
