@@ -41,6 +41,8 @@ PROSE_WORDS_ANY = 25
 # A link title after a related-links header: at most this many words, not prose.
 LINK_TITLE_WORDS = 25
 LINK_LIST_MAX_LINES = 15
+# Lines longer than this are never matched (no rule or headline is that long).
+KEY_MAX_WORDS = 60
 
 _SENTENCE_END = re.compile(r"[.!?…:;\"'»”)。！？」』]\s*$")
 _FOLD = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'",
@@ -49,6 +51,7 @@ _FOLD = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'",
 # Edge punctuation is stripped, except a leading "©" and enclosing brackets.
 _FULL_STOP = re.compile(r"[.。][\"'»”)]?\s*$")
 _EDGE_PUNCT = re.compile(r"^[^\w©(\[]+|[^\w)\]]+$")
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _BRACKETED = re.compile(r"^[(\[](.*)[)\]]$")
 _TOKEN = re.compile(r"\w+")
 _TITLE_SEPARATORS = re.compile(r"\s+[|\-–—:»/·•]\s+")
@@ -95,9 +98,6 @@ def load_rules(path: str | Path = RULES_PATH) -> tuple[Rule, ...]:
     rules = []
     for row in table["rules"]:
         patterns = tuple((lang, tuple(pats)) for lang, pats in row["patterns"].items())
-        for _, pats in patterns:
-            for p in pats:
-                re.compile(p)  # fail early on a bad pattern
         rules.append(Rule(kind=row["kind"], where=row.get("where", "anywhere"),
                           max_words=int(row.get("max_words", 10)), then=row.get("then"),
                           not_prose=bool(row.get("not_prose", False)), patterns=patterns))
@@ -107,7 +107,8 @@ def load_rules(path: str | Path = RULES_PATH) -> tuple[Rule, ...]:
 def match_key(line: str) -> str:
     """The form rules match on: NFKC, casefolded, accents removed, punctuation folded."""
     text = unicodedata.normalize("NFKC", line).casefold().translate(_FOLD)
-    text = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+    if not text.isascii():
+        text = _COMBINING.sub("", unicodedata.normalize("NFD", text))
     return _EDGE_PUNCT.sub("", " ".join(text.split()))
 
 
@@ -157,8 +158,10 @@ class _Lines:
     def __init__(self, text: str):
         self.lines = [line.strip() for line in text.splitlines() if line.strip()]
         nfkc = [unicodedata.normalize("NFKC", line) for line in self.lines]
-        self.keys = [match_key(line) for line in self.lines]
         self.words = [word_count(line) for line in nfkc]
+        # Longer lines are prose that no rule may touch: they need no key.
+        self.keys = [match_key(line) if n <= KEY_MAX_WORDS else ""
+                     for line, n in zip(self.lines, self.words)]
         self.prose = [_is_prose(line, n) for line, n in zip(nfkc, self.words)]
         self.sentence = [_is_sentence(line, n) for line, n in zip(nfkc, self.words)]
         self.kinds: list[Optional[str]] = [None] * len(self.lines)
@@ -169,11 +172,9 @@ class _Lines:
         return (kept[0], kept[-1]) if kept else (len(self.lines), -1)
 
 
-def _matches(rule: Rule, key: str, words: int, sentence: bool, languages) -> bool:
-    if words > rule.max_words or (sentence and rule.not_prose):
-        return False
-    regex = rule.regex(languages)
-    if not regex:
+def _matches(rule: Rule, regex: Optional[re.Pattern], key: str, words: int,
+             sentence: bool) -> bool:
+    if not regex or words > rule.max_words or (sentence and rule.not_prose):
         return False
     if regex.fullmatch(key):
         return True
@@ -181,18 +182,18 @@ def _matches(rule: Rule, key: str, words: int, sentence: bool, languages) -> boo
     return bool(inner and regex.fullmatch(match_key(inner.group(1))))
 
 
-def _apply_rules(lines: _Lines, rules: Iterable[Rule], languages, wheres: set[str],
-                 top: int, bottom: int) -> None:
+def _apply_rules(lines: _Lines, compiled: list, wheres: set[str], top: int, bottom: int) -> None:
+    """Marks each unmarked line with the kind of the first rule (in table order) it matches."""
     for i in range(len(lines.lines)):
         if lines.kinds[i] is not None:
             continue
-        for rule in rules:
+        for rule, regex in compiled:
             if rule.where not in wheres or not _in_region(rule.where, i, top, bottom):
                 continue
-            if _matches(rule, lines.keys[i], lines.words[i], lines.sentence[i], languages):
+            if _matches(rule, regex, lines.keys[i], lines.words[i], lines.sentence[i]):
                 lines.kinds[i] = rule.kind
                 if rule.then == "link_list":
-                    _take_link_list(lines, i, rule.kind, rules, languages)
+                    _take_link_list(lines, i, rule.kind, compiled)
                 break
 
 
@@ -206,15 +207,15 @@ def _in_region(where: str, i: int, top: int, bottom: int) -> bool:
     return True
 
 
-def _take_link_list(lines: _Lines, header: int, kind: str, rules, languages) -> None:
+def _take_link_list(lines: _Lines, header: int, kind: str, compiled: list) -> None:
     """Marks the link titles after a related-links header, up to the next prose line."""
     for j in range(header + 1, min(len(lines.lines), header + 1 + LINK_LIST_MAX_LINES)):
         if lines.kinds[j] is not None:
             continue
         if lines.prose[j] or lines.words[j] > LINK_TITLE_WORDS:
             break
-        lines.kinds[j] = next((r.kind for r in rules if r.where == "anywhere"
-                               and _matches(r, lines.keys[j], lines.words[j], False, languages)),
+        lines.kinds[j] = next((r.kind for r, regex in compiled if r.where == "anywhere"
+                               and _matches(r, regex, lines.keys[j], lines.words[j], False)),
                               kind)
 
 
@@ -249,23 +250,27 @@ def clean_text(text: str, *, title: Optional[str] = None, site_name: Optional[st
     """
     rules = load_rules() if rules is None else rules
     languages = _languages(language)
+    compiled = [(rule, rule.regex(languages)) for rule in rules]
     lines = _Lines(text or "")
     titles = _title_keys(title)
     site = _token_key(site_name) if site_name else ""
     for i, line in enumerate(lines.lines):
+        if lines.words[i] > KEY_MAX_WORDS:
+            continue
         key = _token_key(line)
         if titles and key in titles:
             lines.kinds[i] = "repeated_headline"
         elif _doubled(key):
             lines.kinds[i] = "related_links"  # a link card: its title twice on one line
-    _apply_rules(lines, rules, languages, {"anywhere"}, 0, 0)
+    _apply_rules(lines, compiled, {"anywhere"}, 0, 0)
     top, bottom = lines.region()
     for i, line in enumerate(lines.lines):
-        if lines.kinds[i] is None and site and (i < top or i > bottom) and _token_key(line) == site:
+        if (lines.kinds[i] is None and site and (i < top or i > bottom)
+                and lines.words[i] <= KEY_MAX_WORDS and _token_key(line) == site):
             lines.kinds[i] = "site_name"
-    _apply_rules(lines, rules, languages, {"top", "bottom", "edges"}, top, bottom)
+    _apply_rules(lines, compiled, {"top", "bottom", "edges"}, top, bottom)
     for i in range(bottom + 1, len(lines.lines)):
-        if lines.kinds[i] is None and not lines.keys[i]:
+        if lines.kinds[i] is None and lines.words[i] == 0:
             lines.kinds[i] = "trailing_links"  # a lone symbol such as "+" or "→"
     kept = "\n".join(line for line, kind in zip(lines.lines, lines.kinds) if kind is None)
     return CleanResult(text=kept, removed_blocks=_removed_blocks(lines),

@@ -21,7 +21,7 @@ __all__ = ["quality_flags", "mt_garbage", "is_short", "is_link_heavy", "word_cou
 
 SHORT_TEXT_WORDS = 50
 # A unit of 3+ letters (not all the same) repeated 3+ times in a row: "rastrastrast".
-_REPEATED_UNIT = re.compile(r"([^\W\d_]{3,})\1{2,}")
+_REPEATED_UNIT = re.compile(r"([^\W\d_]{3,12})\1{2,}")
 # The placeholder some translation engines leave for numbers.
 _XNUMX = re.compile(r"\bXNUMX\b")
 # The same capitalised word three times in a row on one line; the third may run
@@ -30,7 +30,8 @@ _STUTTER = re.compile(r"\b([^\W\d_]{3,})(?: \1){2}")
 _BULLET = re.compile(r"^\s*(?:[-*•·▪►▸◦–—]|\d{1,2}[.)])\s+")
 _SENTENCE_END = re.compile(r"[.!?…:;\"'»”)。！？」』]\s*$")
 _LINK_LINE_WORDS = 10
-_WORD = re.compile(r"[^\W_]")
+_WORD = re.compile(r"[^\W_]\S*")  # a token from its first letter or digit
+_LONG_RUN = re.compile(r"[^\W\d_]{9,}")
 # Scripts written without spaces: two characters count as one word.
 _UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f]")
 _MIN_LINES_FOR_LINK_HEAVY = 5
@@ -46,7 +47,7 @@ def word_count(text: str) -> int:
     characters count two to a word."""
     unspaced = len(_UNSPACED.findall(text))
     spaced = _UNSPACED.sub(" ", text) if unspaced else text
-    return sum(1 for w in spaced.split() if _WORD.search(w)) + (unspaced + 1) // 2
+    return len(_WORD.findall(spaced)) + (unspaced + 1) // 2
 
 
 def mt_garbage(text: str) -> bool:
@@ -56,7 +57,8 @@ def mt_garbage(text: str) -> bool:
         return True
     if any(m.group(1)[0].isupper() for m in _STUTTER.finditer(norm)):
         return True
-    return any(len(set(m.group(1))) > 1 for m in _REPEATED_UNIT.finditer(norm.casefold()))
+    return any(len(set(m.group(1))) > 1 for run in _LONG_RUN.findall(norm.casefold())
+               for m in _REPEATED_UNIT.finditer(run))
 
 
 def is_short(text: str) -> bool:
