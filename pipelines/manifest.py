@@ -14,6 +14,9 @@ from schemas.article import SCHEMA_VERSION, pipeline_version
 __all__ = ["new_run_id", "counters_from_result", "build_manifest", "write_manifest",
            "read_manifest", "format_summary"]
 
+# Feed-stage reject reasons that concern one entry, not the whole feed.
+_ENTRY_REASONS = ("no_link", "bad_scheme")
+
 _LIBRARIES = ("apache-beam", "trafilatura", "feedparser", "langdetect", "datasketch",
               "pyarrow", "lxml", "htmldate", "requests")
 
@@ -57,6 +60,8 @@ def build_manifest(*, run_id: str, output: str, started_at: dt.datetime,
                          if k.startswith("rejects.")}
     languages = {k[len("summary.lang."):]: v for k, v in sorted(counters.items())
                  if k.startswith("summary.lang.")}
+    failed_feeds = sum(v for k, v in rejects_by_reason.items()
+                       if k.startswith("feeds/") and k.split("/", 1)[1] not in _ENTRY_REASONS)
     manifest = {
         "run_id": run_id,
         "started_at": started_at.isoformat(),
@@ -70,10 +75,11 @@ def build_manifest(*, run_id: str, output: str, started_at: dt.datetime,
         "output": output,
         "counts": {
             "feeds": feeds,
-            "feeds_read": get("feeds.feeds_read", 0),
+            "feeds_read": max(0, feeds - failed_feeds) if counters else 0,
             "entries": get("feeds.entries", 0),
+            "repeated_entries": get("feeds.repeated_entries", 0),
             "already_seen": get("dedup.already_seen", 0),
-            "pages_fetched": get("fetch.fetched", 0),
+            "pages_fetched": get("fetch.ok", 0),
             "articles_written": get("write.articles_rows", 0),
             "rejects": get("write.rejects_rows", 0),
             "duplicates": get("summary.duplicates", 0),

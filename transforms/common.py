@@ -90,7 +90,8 @@ class ParDoWithRejects(beam.PTransform):
         self._exception_handling_args = exception_handling_args
 
     def expand(self, pcoll):
-        results = pcoll | "Process" >> beam.ParDo(self._dofn).with_outputs(
+        results = pcoll | "Process" >> beam.ParDo(self._dofn).with_output_types(
+            Any, **{REJECTS_TAG: Reject}).with_outputs(
             REJECTS_TAG, main="good").with_exception_handling(
                 dead_letter_tag="crashes", **self._exception_handling_args)
         crashes = results["crashes"] | "CrashesToRejects" >> ToRejects(self._stage, self._run_id)

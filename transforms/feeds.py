@@ -326,6 +326,7 @@ class ReadFeeds(beam.PTransform):
         results = (
             feed_urls
             | "ReadFeed" >> beam.ParDo(_ReadFeedsDoFn(self._http_config, self._run_id))
+            .with_output_types(Any, **{REJECTS_TAG: Reject})
             # allow_unsafe_userstate_in_process keeps process()'s signature visible, so that
             # Beam passes the window and timestamp parameters; there is no state here.
             .with_exception_handling(allow_unsafe_userstate_in_process=True)

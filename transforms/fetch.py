@@ -253,6 +253,7 @@ class FetchPages(beam.PTransform):
         results = (
             entries
             | "Fetch" >> beam.ParDo(_FetchPagesDoFn(self._http_config, self._run_id))
+            .with_output_types(Any, **{REJECTS_TAG: Reject})
             # allow_unsafe_userstate_in_process keeps process()'s signature visible, so that
             # Beam passes the window and timestamp parameters; there is no state here.
             .with_exception_handling(allow_unsafe_userstate_in_process=True)
