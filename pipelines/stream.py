@@ -195,7 +195,7 @@ def _streaming_dedup(o: NewsbeamOptions, s: StreamOptions, run_id: str) -> dict[
     """The IngestArticles arguments that swap batch dedup for the stateful one."""
     from transforms.stream_state import StreamDeduplicate
 
-    args: dict[str, Any] = {"horizon": s.state_horizon, "window": s.window}
+    args: dict[str, Any] = {"horizon": s.state_horizon, "window": s.window, "output_dir": o.output}
     if o.near_duplicate_threshold is not None:
         args["near_threshold"] = o.near_duplicate_threshold
     return {"dedup": StreamDeduplicate(run_id, **args)}

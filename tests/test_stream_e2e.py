@@ -104,16 +104,22 @@ def test_restart_on_the_same_output_ingests_nothing_twice(prism_binary, tmp_path
                          "--max-polls", "2", "--window", "2"))
         first = {r["url"] for r in _rows(output)}
         assert first == set(site.urls())
+        state = output / "_state" / "dedup"
+        assert list((state / "seen").glob("*.jsonl.gz")) and list((state / "docs").rglob("*.jsonl.gz"))
         site.add(2)  # the feed now lists the 3 old entries and 2 new ones
         _run(_stream_cmd([site], output, prism_binary, "--poll-interval", "1",
                          "--max-polls", "2", "--window", "2"))
         expected = set(site.urls())
+        # the batch command reads the same state: nothing left to ingest
+        _run([sys.executable, "-m", "pipelines.cli", "ingest", "--feed", site.feed_url,
+              "--output", str(output), "--allow-host", site.server.host_port, "--no-robots"])
     rows = _rows(output)
     urls = [r["url"] for r in rows]
     assert len(urls) == len(set(urls)) == 5, sorted(urls)
     assert set(urls) == expected
     runs = _manifests(output)
-    assert [m["counts"]["articles_written"] for m in runs] == [3, 2]
+    assert [m["counts"]["articles_written"] for m in runs] == [3, 2, 0]
+    assert runs[1]["counts"]["already_seen"] == 3 and runs[2]["counts"]["already_seen"] == 5
 
 
 def test_sigint_drains_and_keeps_what_was_fetched(prism_binary, tmp_path):

@@ -19,7 +19,7 @@ from tests.test_stream_support import article_text
 from transforms.similarity import content_hash
 from transforms.story import story_id_for
 from transforms.stream_state import (FirstPerKey, FirstSeen, MarkCopies, MatchEarlierArticles,
-                                     expiry_time, resolve_matches)
+                                     doc_lines_of, expiry_time, resolve_matches)
 
 HORIZON = 100.0
 
@@ -209,3 +209,40 @@ def test_first_seen_skips_what_an_earlier_run_recorded(tmp_path):
         entries = p | stream | FirstSeen(horizon=HORIZON, output_dir=output)
         assert_that(entries | beam.Map(lambda e: e.url),
                     equal_to(["https://news.test/new-1", "https://news.test/new-2"]))
+
+
+def test_earlier_runs_seed_copies_and_stories(tmp_path):
+    """An article of an earlier run (docs state) is the original of a copy and keeps its story."""
+    from transforms.dedup_state import parse_doc
+    from transforms.similarity import NearCopyHasher
+    from transforms.story import StoryParams, TermRarity
+
+    original = article_text(11, paragraphs=8)
+    published = dt.datetime(2025, 3, 18, tzinfo=dt.timezone.utc)
+    row = {"article_id": "old", "url": "http://news.test/old", "canonical_url": "http://news.test/old",
+           "text": original, "title": "Old", "language": "en", "published_at": published,
+           "fetched_at": published, "story_id": "story-old", "duplicate_of": None,
+           "content_hash": content_hash(original)}
+    [line] = doc_lines_of([row], TermRarity(), NearCopyHasher(), StoryParams())
+    old = parse_doc(line)
+    assert old.story.story_id == "story-old" and old.signature.size > 20
+
+    edited = original.replace("council", "assembly", 3)
+    exact = _article("same", original, published=published)
+    near = _article("near", edited, published=published)
+    golden = load_golden()[0]  # French, another subject: neither a copy nor the same story
+    other = _article("other", golden["text"], lang="fr", published=published)
+    stream = (BeamTestStream()
+              .add_elements([TimestampedValue(("old", old), 1)])
+              .advance_watermark_to(3)
+              .add_elements([TimestampedValue(("new", a), 5) for a in (exact, near, other)])
+              .advance_watermark_to_infinity())
+    with _streaming_pipeline() as p:
+        events = p | stream
+        earlier = events | "Old" >> beam.FlatMap(lambda e: [e[1]] if e[0] == "old" else [])
+        new = events | "New" >> beam.FlatMap(lambda e: [e[1]] if e[0] == "new" else [])
+        hashes = earlier | beam.Map(lambda d: (d.content_hash, d.story.doc_id))
+        marked = new | MarkCopies(horizon=HORIZON, seeds=hashes)
+        out = marked | MatchEarlierArticles(window=10, horizon=HORIZON, earlier=earlier)
+        assert_that(_summary(out), equal_to([("same", "old", "story-old"), ("near", "old", "story-old"),
+                                              ("other", None, story_id_for("other"))]))

@@ -32,8 +32,8 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from schemas.records import Article
 from transforms.common import StageResult, counter
 
-__all__ = ["DEFAULT_HORIZON", "FirstPerKey", "FirstSeen", "MarkCopies", "MatchEarlierArticles",
-           "RecordSeen", "StreamDeduplicate", "seen_lines_of", "best_story_match", "earliest_near_copy", "expiry_time", "identify",
+__all__ = ["DEFAULT_HORIZON", "EarlierRuns", "FirstPerKey", "FirstSeen", "MarkCopies", "MatchEarlierArticles",
+           "RecordSeen", "StreamDeduplicate", "doc_lines_of", "seen_lines_of", "best_story_match", "earliest_near_copy", "expiry_time", "identify",
            "resolve_matches"]
 
 DEFAULT_HORIZON = 7 * 24 * 3600.0
@@ -106,6 +106,7 @@ def _default_url_key(url: str) -> str:
 
 
 _SEEN_BEFORE = "seen"  # marker value: an earlier run wrote this URL key
+_WRITTEN_BEFORE = -1  # first-seen value of such a key
 
 
 class _FirstSeenDoFn(beam.DoFn):
@@ -134,16 +135,19 @@ class _FirstSeenDoFn(beam.DoFn):
                 seen=beam.DoFn.StateParam(SEEN), pending=beam.DoFn.StateParam(PENDING),
                 release=beam.DoFn.TimerParam(RELEASE), expiry=beam.DoFn.TimerParam(EXPIRY)):
         _, value = element
+        first = seen.read()
         if value == _SEEN_BEFORE:
-            if seen.read() is None:
-                seen.write(timestamp.micros)
+            if first is None:
+                seen.write(_WRITTEN_BEFORE)
                 expiry.set(expiry_time(timestamp, self._horizon))
             return
-        if seen.read() is not None or pending.read() is not None:
+        if first == _WRITTEN_BEFORE:
+            self._already.inc()
+        elif first is not None or pending.read() is not None:
             self._repeats.inc()
-            return
-        pending.write(value)
-        release.set(timestamp)
+        else:
+            pending.write(value)
+            release.set(timestamp)
 
     @on_timer(RELEASE)
     def release(self, fired=beam.DoFn.TimestampParam, seen=beam.DoFn.StateParam(SEEN),
@@ -243,6 +247,11 @@ class _MarkCopiesDoFn(beam.DoFn):
                 original=beam.DoFn.StateParam(ORIGINAL), expiry=beam.DoFn.TimerParam(EXPIRY)):
         _, article = element
         first = original.read()
+        if isinstance(article, str):  # seed: the article_id of an earlier run's original
+            if first is None:
+                original.write(article)
+                expiry.set(expiry_time(timestamp, self._horizon))
+            return
         if first is None:
             original.write(article.article_id)
             expiry.set(expiry_time(timestamp, self._horizon))
@@ -264,18 +273,24 @@ class MarkCopies(beam.PTransform):
     Later articles with the same `content_hash` get `duplicate_of` (the
     original's article_id) and `duplicate_similarity` 1.0. Articles without
     a hash pass unchanged. State per hash expires after `horizon` seconds.
+
+    Args:
+        horizon: seconds a hash is remembered.
+        seeds: optional (content_hash, article_id) of earlier runs' originals.
     """
 
-    def __init__(self, horizon: float = DEFAULT_HORIZON):
+    def __init__(self, horizon: float = DEFAULT_HORIZON, seeds: Optional[beam.PCollection] = None):
         super().__init__()
         self._horizon = horizon
+        self._seeds = seeds
 
     def expand(self, articles):
         hashed, unhashed = (articles | "HasHash" >> beam.Partition(
             lambda a, _: 0 if a.content_hash else 1, 2))
-        marked = (hashed
-                  | "KeyByHash" >> beam.Map(lambda a: (a.content_hash, a)).with_output_types(tuple[str, Any])
-                  | "Mark" >> beam.ParDo(_MarkCopiesDoFn(self._horizon)).with_input_types(tuple[str, Any]))
+        keyed = hashed | "KeyByHash" >> beam.Map(lambda a: (a.content_hash, a)).with_output_types(tuple[str, Any])
+        if self._seeds is not None:
+            keyed = (keyed, self._seeds) | "WithSeeds" >> beam.Flatten()
+        marked = keyed | "Mark" >> beam.ParDo(_MarkCopiesDoFn(self._horizon)).with_input_types(tuple[str, Any])
         return (marked, unhashed) | "All" >> beam.Flatten()
 
 
@@ -346,13 +361,14 @@ class _StoryBlockDoFn(beam.DoFn):
         block = block_state.read() or _Block()
         if block.saturated_until > timestamp.micros:
             return
-        best = best_story_match(doc, block.members, self._params)
+        # A doc with a story already is an article of an earlier run (seed): remember it only.
+        best = None if doc.story_id else best_story_match(doc, block.members, self._params)
         if best is not None:
             self._matches.inc()
             yield doc.doc_id, (best[0], best[1])
         expires = expiry_time(timestamp, self._horizon)
-        block.members.append(_BlockMember(doc.doc_id, doc.vector, doc.day,
-                                          best[1] if best else story_id_for(doc.doc_id), expires.micros))
+        story = doc.story_id or (best[1] if best else story_id_for(doc.doc_id))
+        block.members.append(_BlockMember(doc.doc_id, doc.vector, doc.day, story, expires.micros))
         if len(block.members) > self._params.max_block:
             self._saturated.inc()
             block = _Block(saturated_until=expires.micros)
@@ -409,7 +425,7 @@ class _BandMember:
 
 
 class _SignatureDoFn(beam.DoFn):
-    """Article -> (band key, (doc_id, Signature)) for each LSH band of its MinHash."""
+    """Article -> (band key, (doc_id, Signature, False)) for each LSH band of its MinHash."""
 
     def __init__(self, params):
         self._params = params
@@ -423,7 +439,7 @@ class _SignatureDoFn(beam.DoFn):
         if signature.size < self._params.min_shingles:
             return  # short texts are only ever exact copies (MarkCopies)
         for key in self._hasher.band_keys(signature):
-            yield key, (article.article_id, signature)
+            yield key, (article.article_id, signature, False)
 
 
 def earliest_near_copy(doc_id: str, signature, members: list[_BandMember], params,
@@ -442,10 +458,10 @@ def earliest_near_copy(doc_id: str, signature, members: list[_BandMember], param
 
 
 class _CopyBandDoFn(beam.DoFn):
-    """(band key, (doc_id, Signature)) -> (doc_id, (order, original_id, similarity)).
+    """(band key, (doc_id, Signature, seed)) -> (doc_id, (order, original_id, similarity)).
 
     A band remembers its last `max_candidates` articles, each until `horizon`
-    after it arrived.
+    after it arrived. Seeds (articles of earlier runs) are remembered only.
     """
 
     BAND = ReadModifyWriteStateSpec("band", coders.PickleCoder())
@@ -457,9 +473,9 @@ class _CopyBandDoFn(beam.DoFn):
 
     def process(self, element, timestamp=beam.DoFn.TimestampParam,
                 band=beam.DoFn.StateParam(BAND), expiry=beam.DoFn.TimerParam(EXPIRY)):
-        _, (doc_id, signature) = element
+        _, (doc_id, signature, seed) = element
         members: list[_BandMember] = band.read() or []
-        match = earliest_near_copy(doc_id, signature, members, self._params)
+        match = None if seed else earliest_near_copy(doc_id, signature, members, self._params)
         if match is not None:
             yield doc_id, match
         expires = expiry_time(timestamp, self._horizon).micros
@@ -477,6 +493,62 @@ class _CopyBandDoFn(beam.DoFn):
             return
         band.write(members)
         expiry.set(Timestamp(micros=min(m.expires for m in members)))
+
+
+def _old_story_entries(old, params):
+    """OldDoc -> (block key, StoryDoc with its story_id): a seed of the story blocks."""
+    from transforms.story import blocking_keys
+
+    for key in blocking_keys(old.story.vector, params.block_keys):
+        yield key, old.story
+
+
+class _OldBandsDoFn(beam.DoFn):
+    """OldDoc -> (band key, (doc_id, Signature, True)): a seed of the LSH bands."""
+
+    def __init__(self, params):
+        self._params = params
+
+    def setup(self):
+        from transforms.similarity import NearCopyHasher
+        self._hasher = NearCopyHasher(self._params)
+
+    def process(self, old):
+        if old.signature.size < self._params.min_shingles:
+            return
+        for key in self._hasher.band_keys(old.signature):
+            yield key, (old.story.doc_id, old.signature, True)
+
+
+class EarlierRuns(beam.PTransform):
+    """PBegin -> the `dedup_state.OldDoc`s of the last `days` days of docs state.
+
+    The originals that earlier runs (batch or stream) recorded under
+    `DIR/_state/dedup/docs/`, timestamped `at` (the start of this run).
+    """
+
+    def __init__(self, output_dir: str, days: int, at: float):
+        super().__init__()
+        self._output_dir = output_dir
+        self._days = days
+        self._at = at
+
+    def expand(self, pbegin):
+        import datetime as dt
+
+        from apache_beam.io import fileio
+        from apache_beam.transforms.window import TimestampedValue
+
+        from transforms.dedup_state import docs_patterns, parse_doc, read_lines
+
+        at = self._at
+        now = dt.datetime.fromtimestamp(at, dt.timezone.utc)
+        return (pbegin
+                | "Patterns" >> beam.Create(docs_patterns(self._output_dir, now, self._days))
+                | "Match" >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
+                | "Open" >> fileio.ReadMatches()
+                | "Lines" >> beam.FlatMap(read_lines)
+                | "Parse" >> beam.Map(lambda line: TimestampedValue(parse_doc(line), at)))
 
 
 # --- matching an article with earlier ones -------------------------------------------
@@ -526,10 +598,13 @@ class MatchEarlierArticles(beam.PTransform):
         horizon: seconds an article stays in its blocks and bands.
         story_params: `transforms.story.StoryParams`; defaults when None.
         copy_params: `transforms.similarity.NearCopyParams`; defaults when None.
+        earlier: optional PCollection of `dedup_state.OldDoc` (earlier runs'
+            originals, `EarlierRuns`): remembered in the blocks and bands so
+            that new articles continue their stories and copy them.
     """
 
     def __init__(self, window: float, horizon: float = DEFAULT_HORIZON, story_params=None,
-                 copy_params=None):
+                 copy_params=None, earlier: Optional[beam.PCollection] = None):
         super().__init__()
         from transforms.similarity import NearCopyParams
         from transforms.story import StoryParams
@@ -538,20 +613,32 @@ class MatchEarlierArticles(beam.PTransform):
         self._horizon = horizon
         self._story_params = story_params or StoryParams()
         self._copy_params = copy_params or NearCopyParams()
+        self._earlier = earlier
 
     def expand(self, articles):
         from apache_beam.transforms.window import FixedWindows
 
         windows = FixedWindows(self._window)
-        stories = (articles
-                   | "StoryDocs" >> beam.ParDo(_StoryDocDoFn(self._story_params))
-                   .with_output_types(tuple[str, Any])
+        docs = (articles
+                | "StoryDocs" >> beam.ParDo(_StoryDocDoFn(self._story_params))
+                .with_output_types(tuple[str, Any]))
+        bands = (articles
+                 | "Signatures" >> beam.ParDo(_SignatureDoFn(self._copy_params))
+                 .with_output_types(tuple[str, Any]))
+        if self._earlier is not None:
+            old_docs = (self._earlier
+                        | "EarlierStoryDocs" >> beam.FlatMap(_old_story_entries, self._story_params)
+                        .with_output_types(tuple[str, Any]))
+            old_bands = (self._earlier
+                         | "EarlierSignatures" >> beam.ParDo(_OldBandsDoFn(self._copy_params))
+                         .with_output_types(tuple[str, Any]))
+            docs = (docs, old_docs) | "WithEarlierDocs" >> beam.Flatten()
+            bands = (bands, old_bands) | "WithEarlierBands" >> beam.Flatten()
+        stories = (docs
                    | "MatchInBlocks" >> beam.ParDo(_StoryBlockDoFn(self._horizon, self._story_params))
                    .with_input_types(tuple[str, Any])
                    | "StoryWindows" >> beam.WindowInto(windows))
-        copies = (articles
-                  | "Signatures" >> beam.ParDo(_SignatureDoFn(self._copy_params))
-                  .with_output_types(tuple[str, Any])
+        copies = (bands
                   | "MatchInBands" >> beam.ParDo(_CopyBandDoFn(self._horizon, self._copy_params))
                   .with_input_types(tuple[str, Any])
                   | "CopyWindows" >> beam.WindowInto(windows))
@@ -597,42 +684,84 @@ class StreamDeduplicate(beam.PTransform):
         horizon: seconds each key is remembered (default 7 days).
         near_threshold: estimated Jaccard similarity from which an article is
             a near-copy (`NearCopyParams.near_threshold` when None).
+        output_dir: the dataset whose docs state (earlier runs' originals, the
+            days the horizon covers) seeds the copy and story state at start.
     """
 
     def __init__(self, run_id: Optional[str] = None, window: float = 600.0,
-                 horizon: float = DEFAULT_HORIZON, near_threshold: Optional[float] = None):
+                 horizon: float = DEFAULT_HORIZON, near_threshold: Optional[float] = None,
+                 output_dir: Optional[str] = None):
         super().__init__()
         self._run_id = run_id
         self._window = window
         self._horizon = horizon
         self._near_threshold = near_threshold
+        self._output_dir = output_dir
 
     def expand(self, articles):
+        import math
+        import time
+
+        earlier = hashes = None
+        if self._output_dir:
+            days = max(1, math.ceil(self._horizon / 86400.0))
+            earlier = articles.pipeline | "EarlierRuns" >> EarlierRuns(self._output_dir, days, time.time())
+            hashes = (earlier
+                      | "EarlierHashes" >> beam.FlatMap(
+                          lambda d: [(d.content_hash, d.story.doc_id)] if d.content_hash else [])
+                      .with_output_types(tuple[str, Any]))
         identified = articles | "Identify" >> beam.Map(identify)
         firsts = (identified
                   | "KeyById" >> beam.Map(lambda a: (a.article_id, a)).with_output_types(tuple[str, Any])
                   | "OnePerArticle" >> FirstPerKey("dedup", self._horizon))
-        marked = firsts | "MarkCopies" >> MarkCopies(self._horizon)
+        marked = firsts | "MarkCopies" >> MarkCopies(self._horizon, seeds=hashes)
         copy_params = None
         if self._near_threshold is not None:
             from transforms.similarity import NearCopyParams
             copy_params = NearCopyParams(near_threshold=self._near_threshold)
         storied = marked | "MatchEarlier" >> MatchEarlierArticles(
-            self._window, self._horizon, copy_params=copy_params)
+            self._window, self._horizon, copy_params=copy_params, earlier=earlier)
         no_rejects = articles.pipeline | "NoRejects" >> beam.Create([])
         return StageResult(storied, no_rejects)
 
 
-# --- what a restart must skip -----------------------------------------------------------
+# --- what a restart must skip ----------------------------------------------------------
 
-def seen_lines_of(table) -> list[str]:
-    """Seen-state lines (`transforms.dedup_state.seen_record`) of a table of written articles."""
+_STATE_COLUMNS = ["article_id", "url", "canonical_url", "text", "title", "language", "published_at",
+                  "fetched_at", "story_id", "duplicate_of", "content_hash"]
+
+
+def seen_lines_of(rows: list[dict[str, Any]]) -> list[str]:
+    """Seen-state lines (`dedup_state.seen_record`) of written article rows."""
     from transforms.canonical import url_key
     from transforms.dedup_state import seen_record
 
-    rows = table.select(["article_id", "url", "canonical_url"]).to_pylist()
     return [seen_record(r["article_id"], [url_key(u) for u in (r["url"], r["canonical_url"]) if u])
             for r in rows]
+
+
+def doc_lines_of(rows: list[dict[str, Any]], rarity, hasher, story_params) -> list[str]:
+    """Docs-state lines (`dedup_state.doc_record`) of the originals among written rows.
+
+    The story vector and MinHash signature are recomputed from the written
+    text with the dedup stage's functions, as batch `Deduplicate` records them.
+    """
+    from transforms.dedup_state import doc_record
+    from transforms.story import StoryDoc, story_vector
+
+    lines = []
+    for r in rows:
+        if r["duplicate_of"] or not r["text"]:
+            continue
+        first = r["published_at"] or r["fetched_at"]
+        vector = story_vector(r["text"], r["language"], rarity, title=r["title"],
+                              max_features=story_params.max_features)
+        doc = StoryDoc(doc_id=r["article_id"], vector=vector,
+                       day=r["published_at"].timestamp() / 86400.0 if r["published_at"] else None,
+                       order=(1, first.timestamp(), r["fetched_at"].timestamp(), r["article_id"]),
+                       story_id=r["story_id"])
+        lines.append(doc_record(doc, hasher.signature(r["text"]), r["content_hash"]))
+    return lines
 
 
 class _RecordSeenDoFn(beam.DoFn):
@@ -641,35 +770,49 @@ class _RecordSeenDoFn(beam.DoFn):
         self._run_id = run_id
 
     def setup(self):
+        from transforms.similarity import NearCopyHasher
+        from transforms.story import StoryParams, TermRarity
+
+        self._rarity = TermRarity()
+        self._hasher = NearCopyHasher()
+        self._story_params = StoryParams()
         self._records = counter("stream", "seen_records")
 
     def process(self, parquet_path: str):
+        import datetime as dt
+
         import pyarrow.parquet as pq
         from apache_beam.io.filesystems import FileSystems
 
-        from transforms.dedup_state import seen_path, state_root, write_lines_atomically
+        from transforms.dedup_state import docs_path, seen_path, state_root, write_lines_atomically
 
         with FileSystems.open(parquet_path) as handle:
-            table = pq.read_table(handle, columns=["article_id", "url", "canonical_url"])
-        lines = seen_lines_of(table)
-        if not lines:
+            rows = pq.read_table(handle, columns=_STATE_COLUMNS).to_pylist()
+        if not rows:
             return
         name = parquet_path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-        target = seen_path(self._output_dir, name, 0)
         tmp = FileSystems.join(state_root(self._output_dir), ".tmp", self._run_id)
-        write_lines_atomically(target, lines, tmp)
-        self._records.inc(len(lines))
+        docs = doc_lines_of(rows, self._rarity, self._hasher, self._story_params)
+        if docs:
+            now = dt.datetime.now(dt.timezone.utc)
+            write_lines_atomically(docs_path(self._output_dir, name, 0, now), docs, tmp)
+        target = seen_path(self._output_dir, name, 0)
+        write_lines_atomically(target, seen_lines_of(rows), tmp)
+        self._records.inc(len(rows))
         yield target
 
 
 class RecordSeen(beam.PTransform):
-    """Paths of written article files -> the dedup seen state, one file each.
+    """Paths of written article files -> the dedup state of their articles, one file each.
 
-    Reads back what a file committed and records its article ids and URL keys
-    under `DIR/_state/dedup/seen/`, where `FilterSeen` finds them when a run
-    starts: a restarted stream (or a batch run) skips those entries. Written
-    only after the article file is in place, so a crash can repeat the last
-    window on restart but never skip an article that was not written.
+    Reads back what a file committed and records, under `DIR/_state/dedup/`,
+    its article ids and URL keys (`seen/`, read by `FilterSeen` and
+    `FirstSeen` when a run starts: a restarted stream or a batch run skips
+    those entries) and its originals' signatures and story vectors (`docs/`,
+    read by `Deduplicate` and `StreamDeduplicate`: later runs continue their
+    stories and find copies of them). Written only after the article file is
+    in place, so a crash can repeat the last window on restart but never
+    skip an article that was not written.
     """
 
     def __init__(self, output_dir: str, run_id: str):
