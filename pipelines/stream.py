@@ -29,6 +29,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from typing import Any, Optional
 
 import apache_beam as beam
@@ -51,6 +52,9 @@ __all__ = ["build_arg_parser", "build_stream", "find_prism", "stream_options", "
            "PrismNotFound", "run", "main"]
 
 _LOG = logging.getLogger(__name__)
+
+STREAM_JOB_SERVER_TIMEOUT = 10 * 365 * 86400  # seconds: the job runs until stopped
+PRISM_START_SECONDS = 60.0
 
 PRISM_HELP = """no Prism binary found. `newsbeam stream` runs on Beam's Prism runner locally:
   make prism                    # or: bash scripts/get_prism.sh
@@ -104,6 +108,10 @@ def stream_options(argv: list[str]) -> PipelineOptions:
     options = PipelineOptions(argv)
     standard = options.view_as(StandardOptions)
     standard.streaming = True
+    if not any(a.lstrip("-").replace("-", "_").startswith("job_server_timeout") for a in argv):
+        # Portable runners (Prism, Flink) also put this deadline on the job's state
+        # stream: with Beam's default (300 s) the driver gives up on any run longer.
+        options.view_as(PortableOptions).job_server_timeout = STREAM_JOB_SERVER_TIMEOUT
     standard.runner = standard.runner or "PrismRunner"
     if (standard.runner.split(".")[-1] in ("PrismRunner", "DirectRunner", "SwitchingDirectRunner")
             and not options.view_as(PortableOptions).job_endpoint):
@@ -140,9 +148,23 @@ class _PrismServer:
         self._process = subprocess.Popen(
             [binary, "--job_port", str(port), "--log_level", "warn", "--serve_http=false"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self._wait_for_port(port)
         portable.job_endpoint = f"localhost:{port}"
         portable.environment_type = portable.environment_type or "LOOPBACK"
         return self
+
+    def _wait_for_port(self, port: int) -> None:
+        deadline = time.monotonic() + PRISM_START_SECONDS
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"Prism exited at start with status {self._process.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1.0):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        self.__exit__()
+        raise RuntimeError(f"Prism did not listen on port {port} within {PRISM_START_SECONDS:.0f} s")
 
     def __exit__(self, *exc) -> None:
         if self._process is None:

@@ -103,3 +103,12 @@ def test_cli_help_lists_the_streaming_flags(capsys):
     text = capsys.readouterr().out
     for flag in ("--poll-interval", "--max-polls", "--window", "--state-horizon", "--feeds-file"):
         assert flag in text
+
+
+def test_the_job_state_stream_gets_no_five_minute_deadline(fake_prism):
+    from apache_beam.options.pipeline_options import PortableOptions
+
+    options = stream.stream_options(["--output", "o"])
+    assert options.view_as(PortableOptions).job_server_timeout >= 365 * 86400
+    given = stream.stream_options(["--output", "o", "--job_server_timeout", "120"])
+    assert given.view_as(PortableOptions).job_server_timeout == 120
