@@ -16,7 +16,9 @@ what arrives within one horizon (default 7 days).
   computed by the same pure functions, matched against keyed state instead
   of the dataset.
 - `RecordSeen`: records the articles of each committed file in the dedup
-  seen state, so that a restart skips them.
+  state batch uses too (`transforms.dedup_state`): a restart skips them and
+  later runs continue their stories.
+- `EarlierRuns`: reads that state back, to seed the copy and story state.
 """
 from __future__ import annotations
 
@@ -32,9 +34,10 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from schemas.records import Article
 from transforms.common import StageResult, counter
 
-__all__ = ["DEFAULT_HORIZON", "EarlierRuns", "FirstPerKey", "FirstSeen", "MarkCopies", "MatchEarlierArticles",
-           "RecordSeen", "StreamDeduplicate", "doc_lines_of", "seen_lines_of", "best_story_match", "earliest_near_copy", "expiry_time", "identify",
-           "resolve_matches"]
+__all__ = ["DEFAULT_HORIZON", "EarlierRuns", "FirstPerKey", "FirstSeen", "MarkCopies",
+           "MatchEarlierArticles", "RecordSeen", "StreamDeduplicate", "best_story_match",
+           "doc_lines_of", "earliest_near_copy", "expiry_time", "identify", "resolve_matches",
+           "seen_lines_of"]
 
 DEFAULT_HORIZON = 7 * 24 * 3600.0
 
@@ -136,7 +139,7 @@ class _FirstSeenDoFn(beam.DoFn):
                 release=beam.DoFn.TimerParam(RELEASE), expiry=beam.DoFn.TimerParam(EXPIRY)):
         _, value = element
         first = seen.read()
-        if value == _SEEN_BEFORE:
+        if isinstance(value, str):  # _SEEN_BEFORE
             if first is None:
                 seen.write(_WRITTEN_BEFORE)
                 expiry.set(expiry_time(timestamp, self._horizon))
@@ -292,8 +295,6 @@ class MarkCopies(beam.PTransform):
             keyed = (keyed, self._seeds) | "WithSeeds" >> beam.Flatten()
         marked = keyed | "Mark" >> beam.ParDo(_MarkCopiesDoFn(self._horizon)).with_input_types(tuple[str, Any])
         return (marked, unhashed) | "All" >> beam.Flatten()
-
-
 
 
 # --- stories ------------------------------------------------------------------------
