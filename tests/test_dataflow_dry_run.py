@@ -169,6 +169,7 @@ def _assert_shipped_package(job: dict) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # the first run makes the virtualenv
 def test_batch_job_graph_on_dataflow(dataflow_python):
     job = _dry_run(dataflow_python, "ingest", _dataflow_args())
     assert job["state"] == "DONE"
@@ -180,6 +181,7 @@ def test_batch_job_graph_on_dataflow(dataflow_python):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)
 def test_streaming_job_graph_on_dataflow(dataflow_python):
     job = _dry_run(dataflow_python, "stream", _dataflow_args(poll_interval="300", window="600"))
     assert job["state"] == "DONE"

@@ -25,7 +25,8 @@ import pytest
 
 from tests.support.golden import GoldenSite, assert_golden_dataset
 
-pytestmark = pytest.mark.slow
+# Generous: the first install downloads every dependency.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("pipelines", "transforms", "schemas")
