@@ -228,6 +228,14 @@ def test_prose_is_never_removed_on_a_keyword_alone():
         assert result.removed_blocks == [], paragraph
 
 
+def test_table_rows_are_content():
+    table = ["| Année | Premier ministre | Sièges |", "| 2002 | Vladimír Špidla | 30 |"]
+    text = _doc(*table, P1, "À lire aussi", *table, P2)
+    result = clean_text(text)
+    assert result.text == _doc(*table, P1, *table, P2)
+    assert result.removed_blocks == [{"kind": "related_links", "text": "À lire aussi"}]
+
+
 def test_sub_headings_and_short_quotes_survive():
     text = _doc("Fin des négociations entre Trump et Poutine", P1, "L'Iran et Israël", P2,
                 "« Nous verrons. »", E1)

@@ -164,6 +164,9 @@ class _Lines:
                      for line, n in zip(self.lines, self.words)]
         self.prose = [_is_prose(line, n) for line, n in zip(nfkc, self.words)]
         self.sentence = [_is_sentence(line, n) for line, n in zip(nfkc, self.words)]
+        # Table rows ("| a | b |", as extraction writes tables) are content: no rule applies.
+        self.table = [line.startswith("|") and line.endswith("|") and line.count("|") >= 3
+                      for line in self.lines]
         self.kinds: list[Optional[str]] = [None] * len(self.lines)
 
     def region(self) -> tuple[int, int]:
@@ -185,7 +188,7 @@ def _matches(rule: Rule, regex: Optional[re.Pattern], key: str, words: int,
 def _apply_rules(lines: _Lines, compiled: list, wheres: set[str], top: int, bottom: int) -> None:
     """Marks each unmarked line with the kind of the first rule (in table order) it matches."""
     for i in range(len(lines.lines)):
-        if lines.kinds[i] is not None:
+        if lines.kinds[i] is not None or lines.table[i]:
             continue
         for rule, regex in compiled:
             if rule.where not in wheres or not _in_region(rule.where, i, top, bottom):
@@ -212,7 +215,7 @@ def _take_link_list(lines: _Lines, header: int, kind: str, compiled: list) -> No
     for j in range(header + 1, min(len(lines.lines), header + 1 + LINK_LIST_MAX_LINES)):
         if lines.kinds[j] is not None:
             continue
-        if lines.prose[j] or lines.words[j] > LINK_TITLE_WORDS:
+        if lines.prose[j] or lines.table[j] or lines.words[j] > LINK_TITLE_WORDS:
             break
         lines.kinds[j] = next((r.kind for r, regex in compiled if r.where == "anywhere"
                                and _matches(r, regex, lines.keys[j], lines.words[j], False)),
