@@ -19,7 +19,7 @@ from tests.test_stream_support import article_text
 from transforms.similarity import content_hash
 from transforms.story import story_id_for
 from transforms.stream_state import (FirstPerKey, FirstSeen, MarkCopies, MatchEarlierArticles,
-                                     doc_lines_of, expiry_time, resolve_matches)
+                                     assign_stories, doc_lines_of, expiry_time, resolve_copy)
 
 HORIZON = 100.0
 
@@ -134,16 +134,27 @@ def test_exact_copies_point_to_the_first_article_with_the_text():
                     equal_to([("a", None, None), ("b", "a", 1.0), ("c", None, None)]))
 
 
-def test_resolve_matches_prefers_the_most_similar_story_and_the_earliest_copy():
+def test_resolve_copy_takes_the_earliest_and_keeps_exact_copies():
     article = _article("x", "text")
-    resolved = resolve_matches(article, [(0.3, "s2"), (0.6, "s1"), (0.6, "s0")],
-                               [((5, "b"), "b", 0.7), ((3, "a"), "a", 0.55)])
-    assert (resolved.story_id, resolved.duplicate_of, resolved.duplicate_similarity) == ("s0", "a", 0.55)
-    alone = resolve_matches(article, [], [])
-    assert alone.story_id == story_id_for("x") and alone.duplicate_of is None
-    copy = resolve_matches(dataclasses.replace(article, duplicate_of="z", duplicate_similarity=1.0),
-                           [], [((1, "a"), "a", 0.9)])
-    assert copy.duplicate_of == "z"
+    resolved = resolve_copy(article, [((5, "b"), "b", 0.7), ((3, "a"), "a", 0.55)])
+    assert (resolved.duplicate_of, resolved.duplicate_similarity) == ("a", 0.55)
+    assert resolve_copy(article, []).duplicate_of is None
+    exact = dataclasses.replace(article, duplicate_of="z", duplicate_similarity=1.0)
+    assert resolve_copy(exact, [((1, "a"), "a", 0.9)]).duplicate_of == "z"
+
+
+def test_assign_stories_follows_links_in_order_across_windows():
+    known = {"old": "story-old"}
+    links = [((3, "c"), "c", "b"), ((1, "a"), "a", None), ((2, "b"), "b", "a"),
+             ((4, "d"), "d", "old"), ((5, "e"), "e", "gone"), ((6, "f"), "f", "e")]
+    stories = assign_stories(links, known)
+    assert stories["a"] == stories["b"] == stories["c"] == story_id_for("a")
+    assert stories["d"] == "story-old"
+    # a match the registry does not know (expired, later window) names the story; it joins it later
+    assert stories["e"] == stories["f"] == stories["gone"] == story_id_for("gone")
+    # a cycle (each found the other earlier in some block) ends, in one story
+    cyclic = assign_stories([((1, "p"), "p", "q"), ((1, "q"), "q", "p")], {})
+    assert cyclic["p"] == cyclic["q"]
 
 
 def test_near_copy_found_through_shared_lsh_bands():

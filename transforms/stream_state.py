@@ -29,6 +29,7 @@ import apache_beam as beam
 from apache_beam import coders
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import (ReadModifyWriteStateSpec, TimerSpec, on_timer)
+from apache_beam.utils import shared
 from apache_beam.utils.timestamp import Duration, Timestamp
 
 from schemas.records import Article
@@ -36,8 +37,8 @@ from transforms.common import StageResult, counter
 
 __all__ = ["DEFAULT_HORIZON", "EarlierRuns", "FirstPerKey", "FirstSeen", "MarkCopies",
            "MatchEarlierArticles", "RecordSeen", "StreamDeduplicate", "best_story_match",
-           "doc_lines_of", "earliest_near_copy", "expiry_time", "identify", "resolve_matches",
-           "seen_lines_of"]
+           "assign_stories", "doc_lines_of", "earliest_near_copy", "expiry_time", "identify",
+           "resolve_copy", "seen_lines_of"]
 
 DEFAULT_HORIZON = 7 * 24 * 3600.0
 
@@ -108,6 +109,7 @@ def _default_url_key(url: str) -> str:
     return url_key(url)
 
 
+_SHARED_RARITY = shared.Shared()  # one TermRarity (word tables) per worker process
 _SEEN_BEFORE = "seen"  # marker value: an earlier run wrote this URL key
 _WRITTEN_BEFORE = -1  # first-seen value of such a key
 
@@ -306,7 +308,6 @@ class _BlockMember:
     doc_id: str
     vector: dict[str, float]
     day: Optional[float]
-    story_id: str
     expires: int  # micros
 
 
@@ -317,30 +318,31 @@ class _Block:
 
 
 def best_story_match(doc: "StoryDoc", members: list[_BlockMember], params: "StoryParams",
-                     ) -> Optional[tuple[float, str, str]]:
-    """(similarity, story_id, doc_id) of the most similar earlier member at or above the threshold.
+                     ) -> Optional[tuple[float, str]]:
+    """(similarity, doc_id) of the most similar earlier member at or above the threshold.
 
-    Pure; ties go to the smaller story id, so that every runner agrees.
+    Pure; ties go to the smaller doc id, so that every runner agrees.
     """
     from transforms.story import StoryDoc, story_similarity
 
     best = None
     for member in members:
+        if member.doc_id == doc.doc_id:
+            continue
         sim = story_similarity(doc, StoryDoc(doc_id=member.doc_id, vector=member.vector, day=member.day),
                                params)
-        if sim < params.threshold:
-            continue
-        if best is None or (-sim, member.story_id) < (-best[0], best[1]):
-            best = (sim, member.story_id, member.doc_id)
+        if sim >= params.threshold and (best is None or (-sim, member.doc_id) < (-best[0], best[1])):
+            best = (sim, member.doc_id)
     return best
 
 
 class _StoryBlockDoFn(beam.DoFn):
-    """(block key, StoryDoc) -> (doc_id, (similarity, story_id)) for the best earlier match.
+    """(block key, StoryDoc) -> (doc_id, (similarity, earlier doc_id)): the block's best match.
 
-    The block remembers each article (with the story it provisionally joined)
-    until `horizon` after it arrived; a block that grows past `max_block`
-    members is too common to tell stories apart and stops matching, as in batch.
+    The block remembers each article until `horizon` after it arrived; a
+    block that grows past `max_block` members is too common to tell stories
+    apart and stops matching, as in batch. Docs that carry a story id are
+    earlier runs' articles (seeds): remembered, never matched.
     """
 
     BLOCK = ReadModifyWriteStateSpec("block", coders.PickleCoder())
@@ -356,23 +358,19 @@ class _StoryBlockDoFn(beam.DoFn):
 
     def process(self, element, timestamp=beam.DoFn.TimestampParam,
                 block_state=beam.DoFn.StateParam(BLOCK), expiry=beam.DoFn.TimerParam(EXPIRY)):
-        from transforms.story import story_id_for
-
         _, doc = element
         block = block_state.read() or _Block()
         if block.saturated_until > timestamp.micros:
             return
-        # A doc with a story already is an article of an earlier run (seed): remember it only.
         best = None if doc.story_id else best_story_match(doc, block.members, self._params)
         if best is not None:
             self._matches.inc()
-            yield doc.doc_id, (best[0], best[1])
-        expires = expiry_time(timestamp, self._horizon)
-        story = doc.story_id or (best[1] if best else story_id_for(doc.doc_id))
-        block.members.append(_BlockMember(doc.doc_id, doc.vector, doc.day, story, expires.micros))
+            yield doc.doc_id, best
+        expires = expiry_time(timestamp, self._horizon).micros
+        block.members.append(_BlockMember(doc.doc_id, doc.vector, doc.day, expires))
         if len(block.members) > self._params.max_block:
             self._saturated.inc()
-            block = _Block(saturated_until=expires.micros)
+            block = _Block(saturated_until=expires)
         block_state.write(block)
         expiry.set(Timestamp(micros=min([m.expires for m in block.members] or [block.saturated_until])))
 
@@ -392,6 +390,18 @@ class _StoryBlockDoFn(beam.DoFn):
         expiry.set(Timestamp(micros=min([m.expires for m in members] or [saturated])))
 
 
+def _blocking_keys(doc, params) -> list[str]:
+    """`story.blocking_keys` of a StoryDoc, with time buckets when the story module has them."""
+    from transforms.story import blocking_keys
+
+    window_days = getattr(params, "block_window_days", None)
+    if window_days:
+        when = getattr(doc, "time", None)
+        return blocking_keys(doc.vector, params.block_keys, time=doc.day if when is None else when,
+                             window_days=window_days)
+    return blocking_keys(doc.vector, params.block_keys)
+
+
 class _StoryDocDoFn(beam.DoFn):
     """Article -> (block key, StoryDoc) for each blocking key of its story vector."""
 
@@ -400,18 +410,107 @@ class _StoryDocDoFn(beam.DoFn):
 
     def setup(self):
         from transforms.story import TermRarity
-        self._rarity = TermRarity()
+        self._rarity = _SHARED_RARITY.acquire(TermRarity)
 
     def process(self, article: Article):
-        from transforms.story import StoryDoc, blocking_keys, story_vector
+        from transforms.story import StoryDoc, story_vector
 
         vector = story_vector(article.text or "", article.language, self._rarity,
                               title=article.title, max_features=self._params.max_features)
-        when = article.published_at
-        day = when.timestamp() / 86400.0 if when else None
+        day = article.published_at.timestamp() / 86400.0 if article.published_at else None
         doc = StoryDoc(doc_id=article.article_id, vector=vector, day=day)
-        for key in blocking_keys(vector, self._params.block_keys):
+        if hasattr(doc, "time"):
+            doc.time = (article.published_at or article.fetched_at).timestamp() / 86400.0
+        for key in _blocking_keys(doc, self._params):
             yield key, doc
+
+
+def assign_stories(links: list[tuple[Any, str, Optional[str]]],
+                   known: dict[str, str]) -> dict[str, str]:
+    """Story ids of a window's articles: each joins the story of its best earlier match.
+
+    Pure. `links` are (order, doc_id, best earlier doc_id or None); `known`
+    maps doc ids of earlier windows and runs to their story ids. Links are
+    resolved in order, an earlier article of the same window first, so a
+    chain a <- b <- c of one window ends in one story. An article without a
+    match, or whose match is unknown (expired, or not decided yet), starts
+    the story `story.story_id_for` of that article or match.
+
+    Returns:
+        doc_id -> story_id for the linked articles and for the unknown matches
+        they named (so that those join the same story when they come).
+    """
+    from transforms.story import story_id_for
+
+    match_of = {doc: match for _, doc, match in links}
+    result: dict[str, str] = {}
+
+    def story_of(doc: str, visiting: frozenset) -> str:
+        if doc in result:
+            return result[doc]
+        if doc in known:
+            return known[doc]
+        match = match_of.get(doc)
+        if match is None or match in visiting:
+            story = story_id_for(doc)
+        elif match in known or match in match_of:
+            story = story_of(match, visiting | {doc})
+        else:
+            story = result[match] = story_id_for(match)
+        result[doc] = story
+        return story
+
+    for _, doc, _ in sorted(links, key=lambda link: (link[0], link[1])):
+        story_of(doc, frozenset())
+    return result
+
+
+_STORY_KEY = "stories"
+
+
+class _StoryRegistryDoFn(beam.DoFn):
+    """("stories", links of one window | seed) -> (doc_id, story_id) for the window's articles.
+
+    One key: the registry of doc id -> story id is what makes every article
+    of a story carry one id, whichever block linked it. Only ids travel here
+    (the comparisons run per block, spread over workers); entries are dropped
+    `horizon` after they were set, by a timer.
+    """
+
+    STORIES = ReadModifyWriteStateSpec("stories", coders.PickleCoder())  # doc -> (story, expires)
+    EXPIRY = TimerSpec("expiry", TimeDomain.WATERMARK)
+
+    def __init__(self, horizon: float):
+        self._horizon = horizon
+
+    def process(self, element, timestamp=beam.DoFn.TimestampParam,
+                stories=beam.DoFn.StateParam(STORIES), expiry=beam.DoFn.TimerParam(EXPIRY)):
+        _, payload = element
+        registry: dict[str, tuple[str, int]] = stories.read() or {}
+        expires = expiry_time(timestamp, self._horizon).micros
+        if payload[0] == "seed":
+            _, doc, story = payload
+            registry.setdefault(doc, (story, expires))
+        else:
+            links = payload[1]
+            assigned = assign_stories(links, {d: v[0] for d, v in registry.items()})
+            linked = {doc for _, doc, _ in links}
+            for doc, story in assigned.items():
+                registry[doc] = (story, expires)
+                if doc in linked:
+                    yield doc, story
+        stories.write(registry)
+        expiry.set(Timestamp(micros=min(v[1] for v in registry.values())))
+
+    @on_timer(EXPIRY)
+    def expire(self, fired=beam.DoFn.TimestampParam, stories=beam.DoFn.StateParam(STORIES),
+               expiry=beam.DoFn.TimerParam(EXPIRY)):
+        registry = {d: v for d, v in (stories.read() or {}).items() if v[1] > fired.micros}
+        if not registry:
+            stories.clear()
+            return
+        stories.write(registry)
+        expiry.set(Timestamp(micros=min(v[1] for v in registry.values())))
 
 
 # --- near-copies ----------------------------------------------------------------------
@@ -498,9 +597,7 @@ class _CopyBandDoFn(beam.DoFn):
 
 def _old_story_entries(old, params):
     """OldDoc -> (block key, StoryDoc with its story_id): a seed of the story blocks."""
-    from transforms.story import blocking_keys
-
-    for key in blocking_keys(old.story.vector, params.block_keys):
+    for key in _blocking_keys(old.story, params):
         yield key, old.story
 
 
@@ -554,54 +651,67 @@ class EarlierRuns(beam.PTransform):
 
 # --- matching an article with earlier ones -------------------------------------------
 
-def resolve_matches(article: Article, story_matches: list[tuple[float, str]],
-                    copy_matches: list[tuple[tuple, str, float]]) -> Article:
-    """The article with its story (best story match, else its own) and its near-copy original.
+def resolve_copy(article: Article, copy_matches: list[tuple[tuple, str, float]]) -> Article:
+    """The article with the earliest near-copy original as `duplicate_of`, if any.
 
     Pure. An exact copy already marked (`duplicate_of` set) stays as it is.
     """
     from transforms.similarity import earliest_copy
-    from transforms.story import story_id_for
 
-    best = min(story_matches, key=lambda m: (-m[0], m[1])) if story_matches else None
-    changes: dict[str, Any] = {"story_id": best[1] if best else story_id_for(article.article_id)}
     copy = earliest_copy(copy_matches)
-    if copy is not None and not article.duplicate_of:
-        changes["duplicate_of"], changes["duplicate_similarity"] = copy
-    return dataclasses.replace(article, **changes)
+    if copy is None or article.duplicate_of:
+        return article
+    return dataclasses.replace(article, duplicate_of=copy[0], duplicate_similarity=copy[1])
 
 
-def _resolve(element):
-    _, grouped = element
-    stories, copies = list(grouped["story"]), list(grouped["copy"])
+_LINKS = "links"
+
+
+def _gather(element):
+    """(doc_id, {article, story, copy}) -> (doc_id, article); tagged link for the registry."""
+    doc_id, grouped = element
+    matches = list(grouped["story"])
+    best = min(matches, key=lambda m: (-m[0], m[1]))[1] if matches else None
     for article in grouped["article"]:
-        yield resolve_matches(article, stories, copies)
+        article = resolve_copy(article, list(grouped["copy"]))
+        order = ((article.published_at or article.fetched_at).timestamp(), doc_id)
+        yield doc_id, article
+        yield beam.pvalue.TaggedOutput(_LINKS, (_STORY_KEY, (order, doc_id, best)))
+
+
+def _with_story(element):
+    doc_id, grouped = element
+    stories = list(grouped["story"])
+    for article in grouped["article"]:
+        yield dataclasses.replace(article, story_id=stories[0] if stories else None)
 
 
 class MatchEarlierArticles(beam.PTransform):
     """Article -> Article with `story_id` and near-copy `duplicate_of`, from keyed state.
 
-    Stories: each article is compared, within each of its blocking keys
-    (`transforms.story.blocking_keys`), with the articles of the last
-    `horizon` sharing the key (`story_similarity`); it joins the story of its
-    most similar earlier article at or above the threshold, or starts its own
-    (`story_id_for`). Unlike batch, a story is never re-clustered later.
-
     Near-copies: each article is compared, within each LSH band of its MinHash
     (`transforms.similarity`), with the last articles of the band
     (`is_near_copy`); the earliest one it copies becomes its `duplicate_of`.
 
-    The matches of one article meet its record in a CoGroupByKey over fixed
+    Stories: each article is compared, within each of its blocking keys
+    (`transforms.story.blocking_keys`), with the articles of the last
+    `horizon` sharing the key (`story_similarity`); its most similar earlier
+    article at or above the threshold is its link. A registry of doc id ->
+    story id (one key, ids only) then gives it the story of its link, or a
+    new one (`story_id_for`): single-link clustering in arrival order, never
+    re-clustered later (batch runs average linkage over whole components).
+
+    The matches of one article meet its record in CoGroupByKeys over fixed
     windows of `window` seconds, so articles come out windowed.
 
     Args:
         window: seconds of the windows the matches are gathered in.
-        horizon: seconds an article stays in its blocks and bands.
+        horizon: seconds an article stays in its blocks, bands and the registry.
         story_params: `transforms.story.StoryParams`; defaults when None.
         copy_params: `transforms.similarity.NearCopyParams`; defaults when None.
         earlier: optional PCollection of `dedup_state.OldDoc` (earlier runs'
-            originals, `EarlierRuns`): remembered in the blocks and bands so
-            that new articles continue their stories and copy them.
+            originals, `EarlierRuns`): remembered in the blocks, bands and
+            registry, so that new articles continue their stories and copy them.
     """
 
     def __init__(self, window: float, horizon: float = DEFAULT_HORIZON, story_params=None,
@@ -617,7 +727,7 @@ class MatchEarlierArticles(beam.PTransform):
         self._earlier = earlier
 
     def expand(self, articles):
-        from apache_beam.transforms.window import FixedWindows
+        from apache_beam.transforms.window import FixedWindows, GlobalWindows
 
         windows = FixedWindows(self._window)
         docs = (articles
@@ -626,6 +736,7 @@ class MatchEarlierArticles(beam.PTransform):
         bands = (articles
                  | "Signatures" >> beam.ParDo(_SignatureDoFn(self._copy_params))
                  .with_output_types(tuple[str, Any]))
+        seeds = None
         if self._earlier is not None:
             old_docs = (self._earlier
                         | "EarlierStoryDocs" >> beam.FlatMap(_old_story_entries, self._story_params)
@@ -633,12 +744,16 @@ class MatchEarlierArticles(beam.PTransform):
             old_bands = (self._earlier
                          | "EarlierSignatures" >> beam.ParDo(_OldBandsDoFn(self._copy_params))
                          .with_output_types(tuple[str, Any]))
+            seeds = (self._earlier
+                     | "EarlierStories" >> beam.Map(
+                         lambda d: (_STORY_KEY, ("seed", d.story.doc_id, d.story.story_id)))
+                     .with_output_types(tuple[str, Any]))
             docs = (docs, old_docs) | "WithEarlierDocs" >> beam.Flatten()
             bands = (bands, old_bands) | "WithEarlierBands" >> beam.Flatten()
-        stories = (docs
-                   | "MatchInBlocks" >> beam.ParDo(_StoryBlockDoFn(self._horizon, self._story_params))
-                   .with_input_types(tuple[str, Any])
-                   | "StoryWindows" >> beam.WindowInto(windows))
+        links = (docs
+                 | "MatchInBlocks" >> beam.ParDo(_StoryBlockDoFn(self._horizon, self._story_params))
+                 .with_input_types(tuple[str, Any])
+                 | "LinkWindows" >> beam.WindowInto(windows))
         copies = (bands
                   | "MatchInBands" >> beam.ParDo(_CopyBandDoFn(self._horizon, self._copy_params))
                   .with_input_types(tuple[str, Any])
@@ -646,9 +761,23 @@ class MatchEarlierArticles(beam.PTransform):
         keyed = (articles
                  | "KeyById" >> beam.Map(lambda a: (a.article_id, a))
                  | "ArticleWindows" >> beam.WindowInto(windows))
-        return ({"article": keyed, "story": stories, "copy": copies}
-                | "Gather" >> beam.CoGroupByKey()
-                | "Resolve" >> beam.FlatMap(_resolve))
+        gathered = ({"article": keyed, "story": links, "copy": copies}
+                    | "Gather" >> beam.CoGroupByKey()
+                    | "Resolve" >> beam.FlatMap(_gather).with_outputs(_LINKS, main="articles"))
+        window_links = (gathered[_LINKS]
+                        | "LinksOfWindow" >> beam.GroupByKey()
+                        | "Batch" >> beam.MapTuple(lambda key, batch: (key, ("links", sorted(batch))))
+                        .with_output_types(tuple[str, Any])
+                        | "ToRegistry" >> beam.WindowInto(GlobalWindows()))
+        if seeds is not None:
+            window_links = (window_links, seeds) | "WithSeeds" >> beam.Flatten()
+        stories = (window_links
+                   | "Registry" >> beam.ParDo(_StoryRegistryDoFn(self._horizon))
+                   .with_input_types(tuple[str, Any])
+                   | "StoryWindows" >> beam.WindowInto(windows))
+        return ({"article": gathered.articles, "story": stories}
+                | "JoinStories" >> beam.CoGroupByKey()
+                | "WithStory" >> beam.FlatMap(_with_story))
 
 
 # --- the stage ------------------------------------------------------------------------
