@@ -299,6 +299,8 @@ def run(argv: list[str]) -> dict[str, Any]:
     if not feeds:
         parser.error("no feed URL found in the arguments or the feeds file")
     stop_file = stop_file_path(o.output, run_id)
+    if FileSystems.exists(stop_file):  # left by an earlier run with this --run-id
+        FileSystems.delete([stop_file])
     started = dt.datetime.now(dt.timezone.utc)
     status, error, counters = "succeeded", None, {}
     with _Stopper(stop_file) as stopper, _PrismServer(options):
