@@ -93,6 +93,7 @@ def test_polls_see_new_entries_and_write_each_article_once(prism_binary, tmp_pat
     assert len(files) >= 2
     manifest = _manifests(output)[-1]
     assert manifest["status"] == "succeeded" and manifest["counts"]["articles_written"] == 6
+    assert manifest["counters"]["poll.not_modified"] == 6 and manifest["counters"]["poll.changed"] == 4
     assert not (output / "_state" / "stream" / f"{manifest['run_id']}.stop").exists()
 
 

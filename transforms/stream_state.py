@@ -903,7 +903,7 @@ class _RecordSeenDoFn(beam.DoFn):
         from transforms.similarity import NearCopyHasher
         from transforms.story import StoryParams, TermRarity
 
-        self._rarity = TermRarity()
+        self._rarity = _SHARED_RARITY.acquire(TermRarity)
         self._hasher = NearCopyHasher()
         self._story_params = StoryParams()
         self._records = counter("stream", "seen_records")
