@@ -159,3 +159,24 @@ def test_poll_feeds_in_a_pipeline_emits_each_entry_once(feed_site):
         assert_that(result.good | beam.Map(lambda e: e.url), equal_to(feed_site.urls()), label="entries")
         assert_that(result.rejects, equal_to([]), label="rejects")
     assert sorted(feed_site.statuses()) == [200, 304, 304]
+
+
+def test_unusable_entries_are_reported_once_not_at_every_change(client):
+    from pipelines.site_server import Route
+
+    def feed(extra: str) -> Route:
+        body = ('<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+                '<item><title>no link here</title></item>'
+                '<item><title>ftp</title><link>ftp://127.0.0.1/file</link></item>'
+                f'<item><title>ok</title><link>http://127.0.0.1/a</link></item>{extra}'
+                '</channel></rss>')
+        return Route(body.encode(), "application/rss+xml")
+
+    with SiteServer({"/feed.xml": feed("")}) as server:
+        url = server.url("/feed.xml")
+        state, entries, rejects, _ = poll_feed(client, url, FeedPollState(), 0.0, interval=10)
+        assert len(entries) == 1 and sorted(r.reason for r in rejects) == ["bad_scheme", "no_link"]
+        server.routes["/feed.xml"] = feed('<item><title>b</title><link>http://127.0.0.1/b</link></item>')
+        state, entries, rejects, outcome = poll_feed(client, url, state, 10.0, interval=10)
+        assert outcome == PollOutcome.CHANGED
+        assert [e.url for e in entries] == ["http://127.0.0.1/b"] and rejects == []

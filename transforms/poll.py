@@ -183,6 +183,7 @@ class FeedPollState:
     last_modified: Optional[str] = None
     body_hash: Optional[str] = None
     listing: frozenset[str] = frozenset()  # url digests of the last listing
+    reported: frozenset[str] = frozenset()  # digests of the entry rejects of the last listing
     failures: int = 0
     next_poll_at: float = 0.0  # epoch seconds; polls before it are skipped
     polls: int = 0
@@ -277,10 +278,12 @@ def poll_feed(client: HttpClient, feed_url: str, state: FeedPollState, now: floa
         keep = dataclasses.replace(healthy, body_hash=body_hash)
         return keep, [], rejects, PollOutcome.CHANGED
     fresh = [e for e in entries if _digest(e.url) not in state.listing]
+    # Entry rejects (no link, bad scheme) would repeat at every change of the feed: report them once.
+    keyed = {_digest(f"{r.reason}|{r.url}|{r.error}"): r for r in rejects}
     new_state = dataclasses.replace(healthy, body_hash=body_hash,
-                                    listing=frozenset(_digest(e.url) for e in entries))
-    # Entry rejects (no link, bad scheme) repeat at every change of the feed: report them once.
-    rejects = [r for r in rejects if r.url is None or _digest(r.url) not in state.listing]
+                                    listing=frozenset(_digest(e.url) for e in entries),
+                                    reported=frozenset(keyed))
+    rejects = [r for key, r in keyed.items() if key not in state.reported]
     return new_state, fresh, rejects, PollOutcome.CHANGED
 
 
