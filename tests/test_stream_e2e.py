@@ -123,7 +123,8 @@ def test_restart_on_the_same_output_ingests_nothing_twice(prism_binary, tmp_path
     assert runs[1]["counts"]["already_seen"] == 3 and runs[2]["counts"]["already_seen"] == 5
 
 
-def test_sigint_drains_and_keeps_what_was_fetched(prism_binary, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_drains_and_keeps_what_was_fetched(prism_binary, tmp_path, signum):
     output = tmp_path / "dataset"
     with FeedSite("s") as site:
         site.add(3)
@@ -137,7 +138,7 @@ def test_sigint_drains_and_keeps_what_was_fetched(prism_binary, tmp_path):
             assert len(site.statuses()) >= 3
             # the one window is still open: its articles are only written by the drain
             assert not list((output / "articles").rglob("*.parquet"))
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signum)
             out, err = proc.communicate(timeout=300)
         finally:
             if proc.poll() is None:
