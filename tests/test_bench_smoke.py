@@ -1,0 +1,108 @@
+"""The benchmark machinery (`make bench`) on a tiny corpus: no timing assertions.
+
+The corpus is built from ../shared/eval/fundus at run time (skipped locally
+when the folder is missing, a failure under CI=true).
+"""
+from __future__ import annotations
+
+import hashlib
+import sys
+import urllib.request
+
+import pytest
+
+from benchmarks import bench_pipeline as bench
+from benchmarks.corpus import Corpus, load_sources
+from benchmarks.naive_loop import shingles
+from tests.support.golden import eval_dir
+
+
+@pytest.fixture(scope="module")
+def sources():
+    eval_dir()  # skips or fails when the evaluation data is missing
+    return load_sources(limit=6)
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.read()
+
+
+def test_copies_are_byte_distinct_and_carry_their_own_url(sources):
+    corpus = Corpus(sources, pages=15, hosts=2, feed_items=4)
+    copies = [corpus.page_bytes(i, "http://127.0.0.1:9") for i in range(15)]
+    assert len({hashlib.sha256(c).hexdigest() for c in copies}) == 15
+    # copy 6 is source 0 again, under its own URL, with the original URL gone
+    assert corpus.source_of(6) is corpus.source_of(0)
+    own = ("http://127.0.0.1:9" + corpus.path_of(6)).encode()
+    assert sources[0].url.encode() not in copies[6]
+    assert own in copies[6] or sources[0].url.encode() not in sources[0].html
+
+
+def test_served_corpus_lists_every_page_once_behind_its_feeds(sources):
+    corpus = Corpus(sources, pages=13, hosts=3, feed_items=2)
+    with corpus.serve(latency=0.0) as served:
+        assert len(served.allow_hosts) == 3
+        listed = []
+        for feed in served.feed_urls:
+            body = _get(feed).decode()
+            listed += [part.split("</link>")[0] for part in body.split("<link>")[2:]]
+        assert sorted(listed) == sorted(served.page_urls())
+        bodies = [_get(url) for url in served.page_urls()[:7]]
+        assert served.pages_requested() == 7
+    assert len({hashlib.sha256(b).hexdigest() for b in bodies}) == 7
+
+
+def test_disk_copies_match_the_count(sources, tmp_path):
+    paths = Corpus(sources, pages=8, hosts=2).write_dir(tmp_path)
+    assert len(paths) == 8 and all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_shingles_of_short_and_long_texts():
+    assert shingles("") == set()
+    assert shingles("one two three") == {b"one two three"}
+    assert len(shingles("a b c d e f g")) == 3
+
+
+def test_measure_sees_memory_and_cpu_of_a_child_process(tmp_path):
+    code = "b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]); sum(range(3_000_000))"
+    m = bench.measure([sys.executable, "-c", code], log_dir=tmp_path)
+    assert m.returncode == 0
+    assert m.peak_rss >= 200 * 2**20
+    assert m.cpu_seconds > 0
+
+
+def test_table_has_one_row_per_run_and_ratios_to_c_and_d():
+    rows = [bench.RowResult("a", bench.ROWS["a"], 100, 99, 2.0, 3.0, 300 * 2**20),
+            bench.RowResult("c", bench.ROWS["c"], 100, 100, 10.0, 9.0, 200 * 2**20),
+            bench.RowResult("d", bench.ROWS["d"], 100, 100, 4.0, 6.0, 100 * 2**20)]
+    table = bench.format_table(rows, 100, 0.05, 4)
+    line_a = next(line for line in table.splitlines() if line.startswith("(a)"))
+    assert "50.0" in line_a and "0.0300" in line_a and "5.00x" in line_a and "2.00x" in line_a
+    assert [line[:3] for line in table.splitlines() if line.startswith("(")] == ["(a)", "(c)", "(d)"]
+
+
+def test_tiny_benchmark_produces_rows_a_c_d_and_a_breakdown(tmp_path):
+    eval_dir()
+    result = bench.run_benchmark(pages=20, latency=0.01, hosts=2, feed_items=8,
+                                 rows=("a", "c", "d"), profile_pages=20, workdir=tmp_path)
+    by_key = {r.key: r for r in result["rows"]}
+    assert set(by_key) == {"a", "c", "d"}
+    for row in by_key.values():
+        assert row.pages == 20 and row.seconds > 0 and row.cpu_seconds > 0 and row.peak_rss > 0
+    assert by_key["a"].detail["counts"]["pages_fetched"] == 20
+    assert by_key["a"].articles + by_key["a"].detail["counts"]["rejects"] == 20
+    assert by_key["c"].articles >= 18 and by_key["d"].articles >= 18
+    lines = result["table"].splitlines()
+    assert sum(line.startswith(("(a)", "(c)", "(d)")) for line in lines) == 3
+    assert "extract" in result["breakdown"] and "language" in result["breakdown"]
+
+
+@pytest.mark.slow
+def test_two_worker_row_runs(tmp_path):
+    eval_dir()
+    result = bench.run_benchmark(pages=20, latency=0.01, hosts=2, feed_items=8,
+                                 rows=("b",), profile_pages=0, workdir=tmp_path)
+    (row,) = result["rows"]
+    assert row.key == "b" and row.detail["counts"]["pages_fetched"] == 20
+    assert row.articles + row.detail["counts"]["rejects"] == 20
