@@ -308,6 +308,9 @@ def run(argv: list[str]) -> dict[str, Any]:
             pipeline = beam.Pipeline(options=options)
             build_stream(pipeline, feeds, run_id, stop_file)
             result = stopper.result = pipeline.run()
+            print(f"newsbeam stream: run {run_id} polling {len(feeds)} feed(s) every "
+                  f"{options.view_as(StreamOptions).poll_interval:g}s; Ctrl-C (or creating "
+                  f"{stop_file}) drains and stops", file=sys.stderr)
             _wait(result, stopper)
             counters = counters_from_result(result)
             if stopper.signals >= 2:

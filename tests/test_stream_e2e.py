@@ -128,7 +128,8 @@ def test_a_signal_drains_and_keeps_what_was_fetched(prism_binary, tmp_path, sign
     output = tmp_path / "dataset"
     with FeedSite("s") as site:
         site.add(3)
-        cmd = _stream_cmd([site], output, prism_binary, "--poll-interval", "1", "--window", "600")
+        # one window of ~3 years: only the drain can close it during the test
+        cmd = _stream_cmd([site], output, prism_binary, "--poll-interval", "1", "--window", "100000000")
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             deadline = time.monotonic() + 300
