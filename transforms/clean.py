@@ -6,7 +6,8 @@ on a normalised key (NFKC, casefolded, accents removed), against the rules of
 styled letters (mathematical bold, full-width) cannot hide boilerplate, while the
 kept lines keep their original characters. Besides the table, two rules use the
 article's metadata: a line equal to the title is a `repeated_headline`, and a
-line equal to the site name at the top or bottom is the `site_name`.
+line equal to the site name at the top or bottom is the `site_name`; a line made
+of the same words twice (a link card) is a related link. Table rows are content.
 
 Position matters: the table says where a rule applies (anywhere, in the top
 lines before the first prose paragraph, or in the bottom lines after the last
@@ -48,8 +49,8 @@ _SENTENCE_END = re.compile(r"[.!?…:;\"'»”)。！？」』]\s*$")
 _FOLD = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'",
                        "“": '"', "”": '"', "„": '"', "«": '"', "»": '"',
                        "–": "-", "—": "-", "−": "-", "‐": "-", "‑": "-"})
-# Edge punctuation is stripped, except a leading "©" and enclosing brackets.
 _FULL_STOP = re.compile(r"[.。][\"'»”)]?\s*$")
+# Edge punctuation is stripped, except a leading "©" and enclosing brackets.
 _EDGE_PUNCT = re.compile(r"^[^\w©(\[]+|[^\w)\]]+$")
 _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _BRACKETED = re.compile(r"^[(\[](.*)[)\]]$")
