@@ -185,6 +185,15 @@ def test_repeated_headline_anywhere():
     assert _kinds(result) == ["repeated_headline", "repeated_headline"]
 
 
+def test_other_headline_forms():
+    text = _doc("Poutine accepte un cessez-le-feu limité | Russafrik", "Poutine accepte", P1, P2)
+    result = clean_text(text, title="Poutine accepte un cessez-le-feu",
+                        other_titles=["Poutine accepte un cessez-le-feu limité | Russafrik",
+                                      "Poutine accepte"])  # too short to be used
+    assert result.text == _doc("Poutine accepte", P1, P2)
+    assert _kinds(result) == ["repeated_headline"]
+
+
 def test_site_name_and_navigation_only_at_the_top():
     text = _doc("Russafrik", "DERNIÈRES NOUVELLES", "Accueil > Monde > Europe", P1,
                 "Russafrik", "Politique", P2)
@@ -311,8 +320,11 @@ def _article(url: str, text: str, **kw) -> Article:
 
 def test_clean_boilerplate_stage():
     articles = [
-        _article("http://127.0.0.1/a", _doc("Russafrik", "Titre", P1, "Image 1 Image 2", P2, "COMMENTER"),
-                 title="Titre", site_name="Russafrik", quality_flags=["from_extract"]),
+        _article("http://127.0.0.1/a", _doc("Russafrik", "Titre", P1, "Image 1 Image 2", P2, "COMMENTER",
+                                             "Le titre de la page en entier"),
+                 title="Titre", site_name=None, quality_flags=["from_extract"],
+                 extracted_meta={"sitename": "Russafrik"},
+                 page_meta={"h1": ["Le titre de la page en entier"]}),
         _article("http://127.0.0.1/b", _doc("Partager", "Image 1 Image 2")),
     ]
 
@@ -322,7 +334,7 @@ def test_clean_boilerplate_stage():
         assert a.text == _doc(P1, P2)
         assert a.word_count == len(P1.split()) + len(P2.split())
         assert [b["kind"] for b in a.removed_blocks] == [
-            "site_name", "repeated_headline", "image_labels", "share_prompts"]
+            "site_name", "repeated_headline", "image_labels", "share_prompts", "repeated_headline"]
         assert a.quality_flags == ["from_extract", "short_text"]
 
     def check_rejects(got):

@@ -237,8 +237,8 @@ def _removed_blocks(lines: _Lines) -> list[dict]:
 
 
 def clean_text(text: str, *, title: Optional[str] = None, site_name: Optional[str] = None,
-               language: Optional[str] = None, rules: Optional[tuple[Rule, ...]] = None
-               ) -> CleanResult:
+               language: Optional[str] = None, rules: Optional[tuple[Rule, ...]] = None,
+               other_titles: Iterable[str] = ()) -> CleanResult:
     """Removes boilerplate lines from extracted text and flags doubtful text.
 
     Args:
@@ -247,6 +247,8 @@ def clean_text(text: str, *, title: Optional[str] = None, site_name: Optional[st
         site_name: the publisher's name; a line equal to it is removed at the top/bottom.
         language: ISO 639-1 hint; None tries every language's rules.
         rules: a rule table (default: `boilerplate_rules.json`).
+        other_titles: more forms of the headline (og:title, <h1>); those of four
+            words or more are removed like the title.
 
     Returns:
         CleanResult with the kept lines joined by "\\n", the removed blocks and
@@ -257,6 +259,8 @@ def clean_text(text: str, *, title: Optional[str] = None, site_name: Optional[st
     compiled = [(rule, rule.regex(languages)) for rule in rules]
     lines = _Lines(text or "")
     titles = _title_keys(title)
+    for other in other_titles:
+        titles |= {k for k in _title_keys(other) if len(k.split()) >= 4}
     site = _token_key(site_name) if site_name else ""
     for i, line in enumerate(lines.lines):
         if lines.words[i] > KEY_MAX_WORDS:
@@ -281,6 +285,13 @@ def clean_text(text: str, *, title: Optional[str] = None, site_name: Optional[st
                        quality_flags=quality_flags(kept) if kept else [])
 
 
+def _other_titles(article: Article) -> list[str]:
+    """Headline forms seen in the page besides the resolved title."""
+    meta, page = article.extracted_meta or {}, article.page_meta or {}
+    found = [meta.get("title"), page.get("og_title"), *(page.get("h1") or [])]
+    return [t for t in found if isinstance(t, str) and t and t != article.title]
+
+
 class _CleanDoFn(beam.DoFn):
     def __init__(self, run_id: Optional[str]):
         self._run_id = run_id
@@ -293,8 +304,10 @@ class _CleanDoFn(beam.DoFn):
         self._flagged = counter(STAGE, "flagged")
 
     def process(self, article: Article) -> Iterable:
-        result = clean_text(article.text, title=article.title, site_name=article.site_name,
-                            language=article.language, rules=self._rules)
+        result = clean_text(article.text, title=article.title,
+                            site_name=article.site_name or article.extracted_meta.get("sitename"),
+                            language=article.language, rules=self._rules,
+                            other_titles=_other_titles(article))
         if not result.text:
             self._empty.inc()
             yield beam.pvalue.TaggedOutput(REJECTS_TAG, Reject(
