@@ -33,6 +33,7 @@ from apache_beam.io import fileio
 from apache_beam.io.fileio import EmptyMatchTreatment
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import TaggedOutput
+from apache_beam.utils import shared
 
 from schemas.records import Article, Reject
 from transforms import dedup_state as state
@@ -77,9 +78,11 @@ class _PrepareDoFn(beam.DoFn):
         self._near = near
         self._story = story
 
+        self._shared_rarity = shared.Shared()
+
     def setup(self):
         self._hasher = NearCopyHasher(self._near)
-        self._rarity = TermRarity()
+        self._rarity = self._shared_rarity.acquire(TermRarity)   # one per worker process
         self._prepared = counter(STAGE, "articles_in")
 
     def process(self, article: Article):
@@ -94,7 +97,8 @@ class _PrepareDoFn(beam.DoFn):
                               max_features=self._story.max_features)
         self._prepared.inc()
         yield _Doc(prepared, self._hasher.signature(text),
-                   StoryDoc(doc_id, vector, _day(article.published_at), _order(article, doc_id)))
+                   StoryDoc(doc_id, vector, _day(article.published_at), _order(article, doc_id),
+                            time=_day(article.published_at or article.fetched_at)))
 
 
 class _FirstUnseenDoFn(beam.DoFn):
@@ -170,8 +174,8 @@ def _earliest(item):
     return later, (earlier, sim)
 
 
-def _block_entries(doc: StoryDoc, k: int):
-    for key in blocking_keys(doc.vector, k):
+def _block_entries(doc: StoryDoc, params: StoryParams):
+    for key in blocking_keys(doc.vector, params.block_keys, doc.time, params.block_window_days):
         yield key, (doc.order, doc.doc_id, doc.story_id is not None)
 
 
@@ -411,15 +415,16 @@ class Deduplicate(beam.PTransform):
                   | "Earliest" >> beam.Map(_earliest))
 
         # 2. stories of the originals
-        originals = ({"doc": docs, "dup": dup_of}
+        originals = ({"doc": docs | "StoryOf" >> beam.Map(lambda kv: (kv[0], kv[1].story)),
+                      "dup": dup_of}
                      | "JoinCopies" >> beam.CoGroupByKey()
                      | "Originals" >> beam.FlatMap(
-                         lambda kv: [d.story for d in kv[1]["doc"]] if not list(kv[1]["dup"]) else []))
+                         lambda kv: list(kv[1]["doc"]) if not list(kv[1]["dup"]) else []))
         nodes = ((originals, old | "OldStories" >> beam.Map(lambda o: o.story))
                  | "StoryNodes" >> beam.Flatten())
         vectors = nodes | "VectorsById" >> beam.Map(lambda s: (s.doc_id, s))
         candidates = (nodes
-                      | "BlockKeys" >> beam.FlatMap(_block_entries, story.block_keys)
+                      | "BlockKeys" >> beam.FlatMap(_block_entries, story)
                       | "Blocks" >> beam.GroupByKey()
                       | "BlockPairs" >> beam.FlatMap(_block_pairs, story)
                       | "DistinctCandidates" >> beam.CombinePerKey(lambda _: None)

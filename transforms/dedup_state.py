@@ -79,6 +79,7 @@ def doc_record(story: StoryDoc, signature: Signature, content_hash: Optional[str
         "id": story.doc_id,
         "story_id": story.story_id,
         "day": story.day,
+        "time": story.time,
         "order": list(story.order[1:]),
         "hash": content_hash,
         "minhash": base64.b64encode(np.asarray(signature.hashvalues, dtype="<u8").tobytes()).decode(),
@@ -103,7 +104,7 @@ def parse_doc(line: str) -> OldDoc:
     d = json.loads(line)
     values = np.frombuffer(base64.b64decode(d["minhash"]), dtype="<u8").astype(np.uint64)
     story = StoryDoc(doc_id=d["id"], vector=d["vector"], day=d.get("day"),
-                     order=(0, *d.get("order", [])), story_id=d["story_id"])
+                     order=(0, *d.get("order", [])), story_id=d["story_id"], time=d.get("time"))
     return OldDoc(story, Signature(values, int(d["size"])), d.get("hash"))
 
 

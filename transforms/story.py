@@ -55,6 +55,8 @@ class StoryParams:
         time_scale_days: e-folding of the penalty beyond the grace.
         max_features: features kept per vector (bounds state size).
         block_keys: blocking keys per document.
+        block_window_days: blocking keys carry a time bucket of this width
+            (documents with a time are compared only within about two windows).
         max_block: blocks larger than this are too common to be distinctive.
         max_component: components larger than this are cut in order.
     """
@@ -66,6 +68,7 @@ class StoryParams:
     time_scale_days: float = 7.0
     max_features: int = 150
     block_keys: int = 12
+    block_window_days: float = 7.0
     max_block: int = 300
     max_component: int = 1000
 
@@ -80,6 +83,8 @@ class StoryDoc:
         day: publication time in days since the epoch (float), or None.
         order: sort key; the first article of a story is the smallest.
         story_id: set for articles of earlier runs (their story is fixed).
+        time: days since the epoch used for blocking only (publication, else
+            fetch time); None puts the article in the undated bucket.
     """
 
     doc_id: str
@@ -87,36 +92,50 @@ class StoryDoc:
     day: Optional[float] = None
     order: tuple = ()
     story_id: Optional[str] = None
+    time: Optional[float] = None
 
 
 class TermRarity:
     """Background rarity of words per language, from wordfreq's frequency lists.
 
     `rarity(word, lang)` is `max(0, cut - zipf)`: 0 for the commonest words,
-    up to `cut` for words the list has never seen. Lists load lazily per
-    language; build one instance per worker (in `DoFn.setup`).
+    `cut - unknown_zipf` for words rarer than `min_zipf` or unknown. Only
+    words at or above `min_zipf` are kept (about 180k a language). Lists load lazily per
+    language; share one instance per worker process (`DoFn.setup` with
+    `apache_beam.utils.shared.Shared`).
     """
 
-    def __init__(self, cut: float = 6.0, default_language: str = "en"):
+    def __init__(self, cut: float = 6.0, default_language: str = "en", min_zipf: float = 1.5,
+                 unknown_zipf: float = 1.0):
         self.cut = cut
         self.default_language = default_language
+        self.min_zipf = min_zipf
+        self.unknown_zipf = unknown_zipf
         self._tables: dict[str, dict[str, float]] = {}
 
     def _table(self, lang: Optional[str]) -> dict[str, float]:
-        import wordfreq
         lang = (lang or "").lower().split("-")[0]
         if lang not in self._tables:
+            import wordfreq
+            # wordfreq caches every list it reads for good; read around the cache
+            read = getattr(wordfreq.get_frequency_list, "__wrapped__", wordfreq.get_frequency_list)
             try:
-                self._tables[lang] = wordfreq.get_frequency_dict(lang)
+                buckets = read(lang)
             except (LookupError, ValueError, KeyError, OSError):
                 if lang == self.default_language:
                     raise
                 self._tables[lang] = self._table(self.default_language)
+                return self._tables[lang]
+            last = int(round((9.0 - self.min_zipf) * 100))       # bucket i holds zipf 9 - i/100
+            table: dict[str, float] = {}
+            for i, words in enumerate(buckets[:last + 1]):
+                for word in words:
+                    table.setdefault(word, round(9.0 - i / 100.0, 2))
+            self._tables[lang] = table
         return self._tables[lang]
 
     def zipf(self, word: str, lang: Optional[str]) -> float:
-        freq = self._table(lang).get(word)
-        return math.log10(freq) + 9.0 if freq else 0.0
+        return self._table(lang).get(word, self.unknown_zipf)
 
     def rarity(self, word: str, lang: Optional[str]) -> float:
         return max(0.0, self.cut - self.zipf(word, lang))
@@ -128,7 +147,16 @@ _GROUPING = re.compile(r"[.,\u00a0\u202f ](?=\d{3}(?:\D|$))")
 _ENTITY_MAX_ZIPF = 4.5     # a capitalised word this common is not a name
 _INITIAL_MAX_ZIPF = 3.0    # sentence-initial words must be rarer still
 _ENTITY_WEIGHT = 1.5
-_NUMBER_WEIGHT = 6.0
+_NUMBER_WEIGHT = 6.0       # a specific number: 3+ digits, decimals (not a year)
+_YEAR_WEIGHT = 3.0
+_SMALL_NUMBER_WEIGHT = 2.0  # two digits: days, ages, counts; common, and not a blocking key
+_YEAR = re.compile(r"(19|20)\d\d")
+_ROUND = re.compile(r"\d?0+")
+
+
+def _specific_number(body: str) -> bool:
+    """Not a year, not a round number (100, 2000, 000), at least three digits."""
+    return len(body) >= 3 and not _YEAR.fullmatch(body) and not _ROUND.fullmatch(body)
 
 
 def _fold(text: str) -> str:
@@ -178,7 +206,9 @@ def _features(text: str, lang: Optional[str], rarity: TermRarity) -> tuple[Count
 def _weight(feature: str, body: str, lang: Optional[str], rarity: TermRarity) -> float:
     kind = feature[0]
     if kind == "n":
-        return _NUMBER_WEIGHT
+        if _specific_number(body):
+            return _NUMBER_WEIGHT
+        return _YEAR_WEIGHT if _YEAR.fullmatch(body) else _SMALL_NUMBER_WEIGHT
     if kind == "E":
         return max(rarity.rarity(part, lang) for part in body.split("_")) * _ENTITY_WEIGHT + 1.0
     if kind == "e":
@@ -206,10 +236,25 @@ def story_vector(text: str, language: Optional[str], rarity: TermRarity,
     return {f: round(w / norm, 6) for f, w in top}
 
 
-def blocking_keys(vector: dict[str, float], k: int = 8) -> list[str]:
-    """The `k` heaviest features: documents compared must share one of them."""
+def blocking_keys(vector: dict[str, float], k: int = 8, time: Optional[float] = None,
+                  window_days: Optional[float] = None) -> list[str]:
+    """The `k` heaviest features: documents compared must share one of them.
+
+    Years and one- or two-digit numbers are features but not keys (too common).
+
+    With `time` and `window_days`, each key is emitted for the document's time
+    bucket and the next one ('feature|b', 'feature|b+1'), so documents less
+    than one window apart always share a bucket and blocks stay bounded as a
+    dataset grows over time; undated documents use the bucket 'u'.
+    """
     ranked = sorted(vector.items(), key=lambda kv: (-kv[1], kv[0]))
-    return [f for f, _ in ranked[:k]]
+    features = [f for f, _ in ranked if not f.startswith("n:") or _specific_number(f[2:])][:k]
+    if not window_days:
+        return features
+    if time is None:
+        return [f"{f}|u" for f in features]
+    bucket = math.floor(time / window_days)
+    return [f"{f}|{b}" for f in features for b in (bucket, bucket + 1)]
 
 
 def cosine(a: dict[str, float], b: dict[str, float]) -> float:
@@ -352,7 +397,7 @@ def group_stories(docs: Sequence[StoryDoc], params: StoryParams = StoryParams())
     by_id = {d.doc_id: d for d in docs}
     blocks: dict[str, list[StoryDoc]] = defaultdict(list)
     for d in docs:
-        for key in blocking_keys(d.vector, params.block_keys):
+        for key in blocking_keys(d.vector, params.block_keys, d.time, params.block_window_days):
             blocks[key].append(d)
     pairs = set()
     for block in blocks.values():
