@@ -273,6 +273,8 @@ def test_language_hint_narrows_the_rules():
     assert clean_text(text).text == _doc(P1, P2)  # no hint: every language
     assert clean_text(text, language="de").text == _doc(P1, P2)
     assert clean_text(text, language="fr").text == text
+    assert clean_text(text, language="de-AT").text == _doc(P1, P2)
+    assert clean_text(text, language="und").text == _doc(P1, P2)  # undetermined: all
 
 
 def test_output_is_lines_joined_by_newlines():

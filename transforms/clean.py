@@ -147,9 +147,9 @@ def _is_sentence(line: str, words: int) -> bool:
 
 def _languages(language: Optional[str]) -> Optional[tuple[str, ...]]:
     """Rule languages to try: the hint plus English (common in site chrome), or all."""
-    if not language:
+    lang = (language or "").replace("_", "-").split("-")[0].lower()
+    if not lang or lang == "und":
         return None
-    lang = language.split("-")[0].lower()
     return (lang, "en")
 
 
