@@ -66,7 +66,8 @@ print("DRYRUN " + json.dumps({
     "transforms": sorted(t.unique_name for t in proto.components.transforms.values()),
     "environments": envs,
     "streaming": job.options.view_as(StandardOptions).streaming,
-    "job_type": str(job.proto.type),
+    # The Dataflow API enum (an int in the v1b3 client): 1 batch, 2 streaming.
+    "job_type": {1: "JOB_TYPE_BATCH", 2: "JOB_TYPE_STREAMING"}.get(int(job.proto.type)),
     "region": job.options.get_all_options()["region"],
 }))
 """
@@ -118,7 +119,11 @@ def dataflow_python() -> str:
             capture_output=True, text=True, timeout=1800)
         if proc.returncode != 0:
             _unavailable(f"cannot install {REQUIREMENTS.name}: {proc.stderr[-3000:]}")
-        building.rename(venv)  # only bin/python is used, which works from any folder
+        try:
+            building.rename(venv)  # only bin/python is used, which works from any folder
+        except OSError:
+            if not python.is_file():  # else another session made it meanwhile
+                raise
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return str(python)
