@@ -22,7 +22,8 @@
 #    portable job API and Fn API allow it, and tests/test_runners.py checks the
 #    golden ingest on it.
 #
-# Idempotent: what was fetched once is reused. Environment:
+# Idempotent: what was fetched once is reused (delete the cache folder to look
+# again, e.g. once Maven Central serves the published job server). Environment:
 #   NEWSBEAM_FLINK_DIR       cache folder (default $HOME/.cache/newsbeam/flink)
 #   NEWSBEAM_BEAM_VERSION    Beam version (default: the apache-beam pin of pyproject.toml)
 #   NEWSBEAM_FLINK_VERSIONS  candidate Flink versions, newest first (space separated)
