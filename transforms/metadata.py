@@ -229,6 +229,8 @@ def resolve_metadata(article: Article, now: Optional[dt.datetime] = None) -> Art
                 agencies.append(agency)
 
     now = now or article.fetched_at or dt.datetime.now(dt.timezone.utc)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=dt.timezone.utc)
     chosen = published_evidence(article, now)
     published = chosen.utc if chosen is not None else None
     updated = _dates.choose_date(

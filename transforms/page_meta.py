@@ -210,17 +210,15 @@ def _htmldate(tree, url: Optional[str]) -> dict[str, Optional[str]]:
         import htmldate
     except ImportError:  # pragma: no cover - htmldate is a dependency
         return {}
-    out: dict[str, Optional[str]] = {}
-    for key, original in (("htmldate_published", True), ("htmldate_updated", False)):
-        try:
-            # htmldate deep-copies a tree it is given before cleaning it.
-            out[key] = htmldate.find_date(tree, url=url, original_date=original,
-                                          extensive_search=False,
-                                          outputformat="%Y-%m-%dT%H:%M:%S%z")
-        except Exception as exc:  # noqa: BLE001 - a broken date never breaks a page
-            LOG.debug("htmldate failed on %s: %s", url, exc)
-            out[key] = None
-    return out
+    try:
+        # htmldate deep-copies a tree it is given before cleaning it. One call only
+        # (the original date): update times come from the page's own tags.
+        found = htmldate.find_date(tree, url=url, original_date=True, extensive_search=False,
+                                   outputformat="%Y-%m-%dT%H:%M:%S%z")
+    except Exception as exc:  # noqa: BLE001 - a broken date never breaks a page
+        LOG.debug("htmldate failed on %s: %s", url, exc)
+        found = None
+    return {"htmldate_published": found}
 
 
 def collect_page_meta(tree: lxml.html.HtmlElement, url: Optional[str]) -> dict[str, Any]:
@@ -235,7 +233,7 @@ def collect_page_meta(tree: lxml.html.HtmlElement, url: Optional[str]) -> dict[s
       og_image, og_type, html_lang, h1 (list), title_tag, jsonld (article-like
       items), jsonld_other (organisations, websites, persons), meta (lowercased
       name/property -> first content), meta_lists (keys seen with several values),
-      byline (list), times (time elements), htmldate_published/htmldate_updated.
+      byline (list), times (time elements), htmldate_published.
     """
     root = tree.getroottree().getroot() if hasattr(tree, "getroottree") else tree
 
