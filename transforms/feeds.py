@@ -24,8 +24,8 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from schemas.records import FeedEntry, Reject
-from transforms.common import StageResult, ToRejects
-from transforms.fetch import REJECTS_TAG, ConcurrentFetchDoFn
+from transforms.common import ParDoWithRejects
+from transforms.fetch import ConcurrentFetchDoFn
 from transforms.http import FetchError, HttpClient, HttpConfig, normalise_url
 
 __all__ = ["STAGE", "ReadFeeds", "parse_document", "parse_feed", "read_feed", "read_feeds_file"]
@@ -323,14 +323,8 @@ class ReadFeeds(beam.PTransform):
         self._run_id = run_id
 
     def expand(self, feed_urls):
-        results = (
-            feed_urls
-            | "ReadFeed" >> beam.ParDo(_ReadFeedsDoFn(self._http_config, self._run_id))
-            .with_output_types(Any, **{REJECTS_TAG: Reject})
-            # allow_unsafe_userstate_in_process keeps process()'s signature visible, so that
-            # Beam passes the window and timestamp parameters; there is no state here.
-            .with_exception_handling(allow_unsafe_userstate_in_process=True)
-            .with_outputs(REJECTS_TAG, main="good"))
-        crashed = results["bad"] | "CrashesToRejects" >> ToRejects(STAGE, self._run_id)
-        rejects = (results[REJECTS_TAG], crashed) | "FlattenRejects" >> beam.Flatten()
-        return StageResult(results["good"], rejects)
+        # allow_unsafe_userstate_in_process keeps process()'s signature visible, so that
+        # Beam passes the window and timestamp parameters; there is no state here.
+        return feed_urls | "ReadFeed" >> ParDoWithRejects(
+            _ReadFeedsDoFn(self._http_config, self._run_id), STAGE, self._run_id,
+            allow_unsafe_userstate_in_process=True)

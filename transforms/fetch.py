@@ -20,13 +20,13 @@ import apache_beam as beam
 from apache_beam.utils.windowed_value import WindowedValue
 
 from schemas.records import FeedEntry, FetchedPage, Reject, utcnow
-from transforms.common import StageResult, ToRejects, counter, url_of
+from transforms.common import REJECTS_TAG, ParDoWithRejects, counter, url_of
 from transforms.http import FetchError, HttpClient, HttpConfig, decode_html, release_client, shared_client
 
 __all__ = ["STAGE", "REJECTS_TAG", "FetchPages", "fetch_page", "HostScheduler", "ConcurrentFetchDoFn"]
 
 STAGE = "fetch"
-REJECTS_TAG = "rejects"
+
 # Elements queued in one DoFn instance before process() waits for some to finish.
 # It bounds the fetched pages held in memory while later stages catch up (benchmarks:
 # 10,000 let a run hold every page it had fetched, so memory grew with the run).
@@ -252,14 +252,8 @@ class FetchPages(beam.PTransform):
     def expand(self, entries):
         if self._reshuffle:
             entries = entries | "Spread" >> beam.Reshuffle()
-        results = (
-            entries
-            | "Fetch" >> beam.ParDo(_FetchPagesDoFn(self._http_config, self._run_id))
-            .with_output_types(Any, **{REJECTS_TAG: Reject})
-            # allow_unsafe_userstate_in_process keeps process()'s signature visible, so that
-            # Beam passes the window and timestamp parameters; there is no state here.
-            .with_exception_handling(allow_unsafe_userstate_in_process=True)
-            .with_outputs(REJECTS_TAG, main="good"))
-        crashed = results["bad"] | "CrashesToRejects" >> ToRejects(STAGE, self._run_id)
-        rejects = (results[REJECTS_TAG], crashed) | "FlattenRejects" >> beam.Flatten()
-        return StageResult(results["good"], rejects)
+        # allow_unsafe_userstate_in_process keeps process()'s signature visible, so that
+        # Beam passes the window and timestamp parameters; there is no state here.
+        return entries | "Fetch" >> ParDoWithRejects(
+            _FetchPagesDoFn(self._http_config, self._run_id), STAGE, self._run_id,
+            allow_unsafe_userstate_in_process=True)
