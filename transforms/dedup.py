@@ -41,9 +41,9 @@ from transforms.canonical import article_id, canonical_url, source_domain, url_k
 from transforms.common import REJECTS_TAG, ParDoWithRejects, StageResult, counter
 from transforms.similarity import (NearCopyHasher, NearCopyParams, Signature, band_keys,
                                    content_hash, is_near_copy)
-from transforms.story import (StoryDoc, StoryParams, TermRarity, assign_story_ids,
-                              blocking_keys, candidate_pairs, cluster_component,
-                              story_id_for, story_similarity, story_vector)
+from transforms.story import (CompactVector, StoryDoc, StoryParams, TermRarity,
+                              assign_story_ids, block_features, bucketed, candidate_pairs,
+                              cluster_component, story_id_for, story_similarity, story_vector)
 
 __all__ = ["Deduplicate", "FilterSeen", "DEFAULT_NEAR_THRESHOLD", "DEFAULT_STATE_DAYS"]
 
@@ -174,17 +174,28 @@ def _earliest(item):
     return later, (earlier, sim)
 
 
-def _block_entries(doc: StoryDoc, params: StoryParams):
-    for key in blocking_keys(doc.vector, params.block_keys, doc.time, params.block_window_days):
-        yield key, (doc.order, doc.doc_id, doc.story_id is not None)
+def _node(story: StoryDoc, params: StoryParams) -> tuple[StoryDoc, list[str]]:
+    """A story-graph node: the doc with a CompactVector, and its block features."""
+    return (dataclasses.replace(story, vector=CompactVector(story.vector)),
+            block_features(story.vector, params.block_keys))
+
+
+def _block_entries(node, params: StoryParams):
+    doc, features = node
+    for feature in features:
+        for key in bucketed(feature, doc.time, params.block_window_days):
+            yield key, (doc.order, doc.doc_id, doc.story_id is not None, feature)
 
 
 def _block_pairs(item, params: StoryParams):
+    """(block, members) -> ((later, earlier), feature) for every candidate pair."""
     _, members = item
+    members = set(members)
+    feature = next(iter(members))[3]
     docs = [StoryDoc(doc_id, {}, None, order, "old" if old else None)
-            for order, doc_id, old in set(members)]
+            for order, doc_id, old, _ in members]
     for earlier, later in candidate_pairs(docs, params):
-        yield (later, earlier), None
+        yield (later, earlier), feature
 
 
 def _story_edges(item, params: StoryParams):
@@ -421,13 +432,17 @@ class Deduplicate(beam.PTransform):
                      | "Originals" >> beam.FlatMap(
                          lambda kv: list(kv[1]["doc"]) if not list(kv[1]["dup"]) else []))
         nodes = ((originals, old | "OldStories" >> beam.Map(lambda o: o.story))
-                 | "StoryNodes" >> beam.Flatten())
-        vectors = nodes | "VectorsById" >> beam.Map(lambda s: (s.doc_id, s))
+                 | "StoryNodes" >> beam.Flatten()
+                 | "Compact" >> beam.Map(_node, story))
+        vectors = nodes | "VectorsById" >> beam.Map(lambda n: (n[0].doc_id, n[0]))
         candidates = (nodes
                       | "BlockKeys" >> beam.FlatMap(_block_entries, story)
                       | "Blocks" >> beam.GroupByKey()
                       | "BlockPairs" >> beam.FlatMap(_block_pairs, story)
-                      | "DistinctCandidates" >> beam.CombinePerKey(lambda _: None)
+                      | "DistinctFeatures" >> beam.Distinct()
+                      | "PairsOnly" >> beam.Keys()
+                      | "SharedFeatures" >> beam.combiners.Count.PerElement()
+                      | "EnoughShared" >> beam.Filter(lambda kv, n: kv[1] >= n, story.min_shared_features)
                       | "CandByLater" >> beam.Map(lambda kv: kv[0]))
         carried = ({"pair": candidates, "sig": vectors}
                    | "JoinStoryLater" >> beam.CoGroupByKey()
