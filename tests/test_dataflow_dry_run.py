@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 import tomllib
 from pathlib import Path
 
@@ -106,6 +107,7 @@ def dataflow_python() -> str:
     venv = root / f"dataflow-{key}"
     python = venv / "bin" / "python"
     if python.is_file():
+        os.utime(venv)  # marks it used, for _remove_stale_venvs
         return str(python)
     root.mkdir(parents=True, exist_ok=True)
     building = root / f".dataflow-{key}.{os.getpid()}"
@@ -124,9 +126,17 @@ def dataflow_python() -> str:
         except OSError:
             if not python.is_file():  # else another session made it meanwhile
                 raise
+        _remove_stale_venvs(root, keep=venv)
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return str(python)
+
+
+def _remove_stale_venvs(root: Path, keep: Path, age: float = 24 * 3600) -> None:
+    """Drops virtualenvs of older requirements (about 1 GB each) unused for a day."""
+    for old in root.glob("dataflow-*"):
+        if old != keep and time.time() - old.stat().st_mtime > age:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _offline_prefix() -> list[str]:
@@ -197,6 +207,14 @@ def test_streaming_job_graph_on_dataflow(dataflow_python):
 
 
 # The deploy files agree with the project.
+
+@pytest.mark.slow
+def test_image_requirements_have_no_conflicts(dataflow_python):
+    """What the Dockerfile's `pip check` checks, on the same pins."""
+    proc = subprocess.run([dataflow_python, "-m", "pip", "check"], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
 
 def test_image_requirements_and_project_pin_the_same_versions():
     pinned = _pins(REQUIREMENTS.read_text().splitlines())
