@@ -35,6 +35,8 @@ _LOCK = threading.Lock()
 _FACTORY = None
 _URL = re.compile(r"https?://\S+|www\.\S+|\S+@\S+\.\w+")
 _NOT_LETTER = re.compile(r"[\d_]+")
+# "Mathematical bold" letters and full-width Latin: read as the letters they style.
+_STYLED = re.compile(r"[\U0001D400-\U0001D7FF\uFF01-\uFF5E]+")
 _ALIASES = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "mo": "ro", "nb": "no", "nn": "no",
             "zh-cn": "zh", "zh-tw": "zh", "zh-hans": "zh", "zh-hant": "zh"}
 
@@ -111,7 +113,7 @@ def detect_language(text: str, *, html_lang: Optional[str] = None,
       hint the detector gives some probability to (or any hint when the detector
       cannot know the language); otherwise a short text is 'und'.
     """
-    cleaned = unicodedata.normalize("NFKC", text or "")
+    cleaned = _STYLED.sub(lambda m: unicodedata.normalize("NFKC", m.group()), text or "")
     cleaned = _NOT_LETTER.sub(" ", _URL.sub(" ", _sample(cleaned, max_chars)))
     letters = sum(ch.isalpha() for ch in cleaned)
     hints = [h for h in (normalise_language_code(html_lang), normalise_language_code(feed_lang)) if h]
