@@ -269,3 +269,21 @@ def test_resolution_is_pure():
     article = _article(text="WASHINGTON – Le texte.")
     resolve_metadata(article)
     assert article.text == "WASHINGTON – Le texte." and article.dateline is None
+
+
+def test_resolve_metadata_stage_turns_a_crash_into_a_reject():
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from transforms.metadata import ResolveMetadata
+
+    good_article = _article(text="WASHINGTON – Le texte.")
+    broken = _article()
+    broken.page_meta = {"jsonld": "not a list of dicts"}  # type: ignore[assignment]
+    with TestPipeline(runner="FnApiRunner") as p:
+        good, rejects = p | beam.Create([good_article, broken]) | ResolveMetadata(run_id="r1")
+        assert_that(good | beam.Map(lambda a: (a.dateline, a.text)),
+                    equal_to([("WASHINGTON", "Le texte.")]), label="good")
+        assert_that(rejects | beam.Map(lambda r: (r.stage, r.reason.split(":")[0], r.run_id)),
+                    equal_to([("metadata", "crash", "r1")]), label="rejects")
