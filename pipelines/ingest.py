@@ -55,12 +55,16 @@ def resolve_feeds(o: NewsbeamOptions) -> list[str]:
 
 
 def _clean_tmp(output: str, run_id: str) -> None:
-    tmp = FileSystems.join(output, ".tmp", run_id)
+    """Removes this run's temporary folder, and `.tmp` itself once nothing else is in it."""
+    root = FileSystems.join(output, ".tmp")
     try:
-        if FileSystems.exists(tmp):
-            FileSystems.delete([tmp])
-    except Exception:  # best effort; leftovers sit outside the dataset folders
-        logging.getLogger(__name__).warning("could not remove %s", tmp)
+        run_tmp = FileSystems.join(root, run_id)
+        if FileSystems.exists(run_tmp):
+            FileSystems.delete([run_tmp])
+        if FileSystems.exists(root) and not FileSystems.match([FileSystems.join(root, "**")])[0].metadata_list:
+            FileSystems.delete([root])
+    except Exception:  # best effort; leftovers sit outside the dataset's tables
+        logging.getLogger(__name__).warning("could not remove %s", root)
 
 
 def run(argv: list[str]) -> dict[str, Any]:

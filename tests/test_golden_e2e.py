@@ -74,7 +74,8 @@ def test_dataset_holds_only_complete_files(golden_run):
     _, output, _, _ = golden_run
     files = [p for p in (output / "articles").rglob("*") if p.is_file()]
     assert files and all(p.suffix == ".parquet" for p in files)
-    assert not list((output / ".tmp").rglob("*.parquet")) if (output / ".tmp").exists() else True
+    assert not (output / ".tmp").exists(), "a finished run leaves no temporary files"
+    assert not [p for p in (output / "articles").rglob(".*")], "nothing hidden inside the table"
     import pyarrow.parquet as pq
     for path in files:
         meta = pq.read_schema(path).metadata

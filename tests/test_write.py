@@ -50,7 +50,7 @@ def test_files_are_split_by_target_size_sorted_and_renamed_into_place(tmp_path):
         assert table.schema.metadata[b"newsbeam.schema_version"] == b"1.0"
         assert b"description" in table.schema.field("text").metadata
     assert total == 40
-    assert not list((tmp_path / ".tmp").rglob("*.parquet"))
+    assert not list(tmp_path.rglob(".tmp/**/*.parquet"))
 
 
 def test_rewriting_the_same_run_replaces_its_files(tmp_path):

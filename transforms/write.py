@@ -69,12 +69,12 @@ def write_parquet_files(rows: Iterable[dict[str, Any]], *, schema: pa.Schema,
                         output_dir: str, partition: str, run_id: str, sort_key: str,
                         target_file_bytes: int = DEFAULT_TARGET_FILE_BYTES,
                         row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
-                        shard: str = "") -> list[str]:
+                        shard: str = "", tmp_root: Optional[str] = None) -> list[str]:
     """Writes rows of one partition to one or more Parquet files, atomically.
 
     Rows are buffered up to `target_file_bytes`, sorted by `sort_key` and written
-    to a temporary file that is then renamed to
-    `<output_dir>/<partition>/part-<run_id>[-<shard>]-<n>.parquet`. File names are
+    to a temporary file under `tmp_root` (default `<output_dir>/.tmp/<run_id>`),
+    then renamed to `<output_dir>/<partition>/part-<run_id>-<tag>-<n>.parquet`. File names are
     deterministic, so a retried bundle rewrites the same files.
 
     Returns:
@@ -82,7 +82,7 @@ def write_parquet_files(rows: Iterable[dict[str, Any]], *, schema: pa.Schema,
     """
     tag = hashlib.sha1(f"{partition}|{shard}".encode()).hexdigest()[:8]
     final_dir = FileSystems.join(output_dir, *partition.split("/"))
-    tmp_dir = FileSystems.join(output_dir, ".tmp", run_id, tag)
+    tmp_dir = FileSystems.join(tmp_root or FileSystems.join(output_dir, ".tmp", run_id), tag)
     for folder in (final_dir, tmp_dir):
         if not FileSystems.exists(folder):
             FileSystems.mkdirs(folder)
@@ -113,9 +113,11 @@ def write_parquet_files(rows: Iterable[dict[str, Any]], *, schema: pa.Schema,
 
 
 class _WritePartitionDoFn(beam.DoFn):
-    def __init__(self, schema, output_dir, run_id, sort_key, target_file_bytes, row_group_bytes):
+    def __init__(self, schema, output_dir, tmp_root, run_id, sort_key, target_file_bytes,
+                 row_group_bytes):
         self._schema = schema
         self._output_dir = output_dir
+        self._tmp_root = tmp_root
         self._run_id = run_id
         self._sort_key = sort_key
         self._target_file_bytes = target_file_bytes
@@ -139,7 +141,7 @@ class _WritePartitionDoFn(beam.DoFn):
             shard = f"w{int(window.start.micros // 1_000_000)}"
         paths = write_parquet_files(
             counted(), schema=self._schema, output_dir=self._output_dir, partition=partition,
-            run_id=self._run_id, sort_key=self._sort_key, shard=shard,
+            run_id=self._run_id, sort_key=self._sort_key, shard=shard, tmp_root=self._tmp_root,
             target_file_bytes=self._target_file_bytes, row_group_bytes=self._row_group_bytes)
         self._files.inc(len(paths))
         self._rows.inc(count[0])
@@ -167,7 +169,9 @@ class _WriteRows(beam.PTransform):
                 | "KeyByPartition" >> beam.Map(lambda r: (partition_of(r), to_row(r)))
                 | "GroupByPartition" >> beam.GroupByKey()
                 | "WriteFiles" >> beam.ParDo(_WritePartitionDoFn(
-                    self._schema, FileSystems.join(self._output_dir, self._folder), self._run_id,
+                    self._schema, FileSystems.join(self._output_dir, self._folder),
+                    FileSystems.join(self._output_dir, ".tmp", self._run_id, self._folder),
+                    self._run_id,
                     self._sort_key, self._target_file_bytes, self._row_group_bytes)))
 
 
