@@ -36,7 +36,7 @@ _FACTORY = None
 _URL = re.compile(r"https?://\S+|www\.\S+|\S+@\S+\.\w+")
 _NOT_LETTER = re.compile(r"[\d_]+")
 # "Mathematical bold" letters and full-width Latin: read as the letters they style.
-_STYLED = re.compile(r"[\U0001D400-\U0001D7FF\uFF01-\uFF5E]+")
+_STYLED = re.compile(r"[\U0001D400-\U0001D7FF\uFF21-\uFF3A\uFF41-\uFF5A]+")
 _ALIASES = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "mo": "ro", "nb": "no", "nn": "no",
             "zh-cn": "zh", "zh-tw": "zh", "zh-hans": "zh", "zh-hant": "zh"}
 
