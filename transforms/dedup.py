@@ -59,7 +59,8 @@ class _Doc:
 
     article: Article
     signature: Signature
-    story: StoryDoc
+    story: StoryDoc          # vector: a CompactVector
+    features: list[str]      # block features
 
 
 def _day(when: Optional[dt.datetime]) -> Optional[float]:
@@ -97,8 +98,10 @@ class _PrepareDoFn(beam.DoFn):
                               max_features=self._story.max_features)
         self._prepared.inc()
         yield _Doc(prepared, self._hasher.signature(text),
-                   StoryDoc(doc_id, vector, _day(article.published_at), _order(article, doc_id),
-                            time=_day(article.published_at or article.fetched_at)))
+                   StoryDoc(doc_id, CompactVector(vector), _day(article.published_at),
+                            _order(article, doc_id),
+                            time=_day(article.published_at or article.fetched_at)),
+                   block_features(vector, self._story.block_keys))
 
 
 class _FirstUnseenDoFn(beam.DoFn):
@@ -172,12 +175,6 @@ def _earliest(item):
     later, candidates = item
     order, earlier, sim = min(candidates)
     return later, (earlier, sim)
-
-
-def _node(story: StoryDoc, params: StoryParams) -> tuple[StoryDoc, list[str]]:
-    """A story-graph node: the doc with a CompactVector, and its block features."""
-    return (dataclasses.replace(story, vector=CompactVector(story.vector)),
-            block_features(story.vector, params.block_keys))
 
 
 def _block_entries(node, params: StoryParams):
@@ -289,7 +286,7 @@ class _FinishDoFn(beam.DoFn):
         if not original:
             story_doc = dataclasses.replace(doc.story, story_id=story)
             yield TaggedOutput(_STATE_DOC, (shard, state.doc_record(
-                story_doc, doc.signature, article.content_hash)))
+                story_doc, doc.signature, article.content_hash, doc.features)))
         yield article
 
 
@@ -426,14 +423,14 @@ class Deduplicate(beam.PTransform):
                   | "Earliest" >> beam.Map(_earliest))
 
         # 2. stories of the originals
-        originals = ({"doc": docs | "StoryOf" >> beam.Map(lambda kv: (kv[0], kv[1].story)),
+        originals = ({"doc": docs | "StoryOf" >> beam.Map(
+                          lambda kv: (kv[0], (kv[1].story, kv[1].features))),
                       "dup": dup_of}
                      | "JoinCopies" >> beam.CoGroupByKey()
                      | "Originals" >> beam.FlatMap(
                          lambda kv: list(kv[1]["doc"]) if not list(kv[1]["dup"]) else []))
-        nodes = ((originals, old | "OldStories" >> beam.Map(lambda o: o.story))
-                 | "StoryNodes" >> beam.Flatten()
-                 | "Compact" >> beam.Map(_node, story))
+        nodes = ((originals, old | "OldStories" >> beam.Map(lambda o: (o.story, o.features)))
+                 | "StoryNodes" >> beam.Flatten())
         vectors = nodes | "VectorsById" >> beam.Map(lambda n: (n[0].doc_id, n[0]))
         candidates = (nodes
                       | "BlockKeys" >> beam.FlatMap(_block_entries, story)

@@ -10,7 +10,8 @@ Layout, under `<output_dir>/_state/dedup/`:
     docs/day=YYYY-MM-DD/<run_id>-<shard>.jsonl.gz
         one line per *original* article (not a near-copy) written by a run on
         that (UTC) day: id, story_id, publication day, order, content hash,
-        MinHash values and shingle count, story vector. `Deduplicate` reads
+        MinHash values and shingle count, story vector (feature hashes and
+        weights, base64) and block features. `Deduplicate` reads
         the last `state_days` days only, which bounds the read: a copy of an
         article from that window gets its id as `duplicate_of`, an article on
         one of its stories gets its `story_id`.
@@ -32,7 +33,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.similarity import Signature
-from transforms.story import StoryDoc
+from transforms.story import CompactVector, StoryDoc
 
 __all__ = ["state_root", "seen_pattern", "docs_patterns", "seen_path", "docs_path",
            "seen_record", "doc_record", "parse_seen", "parse_doc", "OldDoc",
@@ -73,8 +74,17 @@ def parse_seen(line: str) -> dict[str, Any]:
     return json.loads(line)
 
 
-def doc_record(story: StoryDoc, signature: Signature, content_hash: Optional[str]) -> str:
-    """The docs-state line of an original article."""
+def _b64(array: np.ndarray, dtype: str) -> str:
+    return base64.b64encode(np.asarray(array, dtype=dtype).tobytes()).decode()
+
+
+def _array(text: str, dtype: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype=dtype)
+
+
+def doc_record(story: StoryDoc, signature: Signature, content_hash: Optional[str],
+               features: Iterable[str] = ()) -> str:
+    """The docs-state line of an original article (story.vector is a CompactVector)."""
     return json.dumps({
         "id": story.doc_id,
         "story_id": story.story_id,
@@ -82,30 +92,36 @@ def doc_record(story: StoryDoc, signature: Signature, content_hash: Optional[str
         "time": story.time,
         "order": list(story.order[1:]),
         "hash": content_hash,
-        "minhash": base64.b64encode(np.asarray(signature.hashvalues, dtype="<u8").tobytes()).decode(),
+        "minhash": _b64(signature.hashvalues, "<u8"),
         "size": signature.size,
-        "vector": story.vector,
+        "vector_ids": _b64(story.vector.ids, "<i8"),
+        "vector_weights": _b64(story.vector.weights, "<f4"),
+        "features": list(features),
     }, ensure_ascii=False)
 
 
 class OldDoc:
     """An article of an earlier run, parsed from the docs state."""
 
-    __slots__ = ("story", "signature", "content_hash")
+    __slots__ = ("story", "signature", "content_hash", "features")
 
-    def __init__(self, story: StoryDoc, signature: Signature, content_hash: Optional[str]):
+    def __init__(self, story: StoryDoc, signature: Signature, content_hash: Optional[str],
+                 features: list[str]):
         self.story = story
         self.signature = signature
         self.content_hash = content_hash
+        self.features = features
 
 
 def parse_doc(line: str) -> OldDoc:
     """An OldDoc; its order sorts before every article of the current run."""
     d = json.loads(line)
-    values = np.frombuffer(base64.b64decode(d["minhash"]), dtype="<u8").astype(np.uint64)
-    story = StoryDoc(doc_id=d["id"], vector=d["vector"], day=d.get("day"),
+    vector = CompactVector.from_arrays(_array(d["vector_ids"], "<i8").astype(np.int64),
+                                       _array(d["vector_weights"], "<f4").astype(np.float32))
+    story = StoryDoc(doc_id=d["id"], vector=vector, day=d.get("day"),
                      order=(0, *d.get("order", [])), story_id=d["story_id"], time=d.get("time"))
-    return OldDoc(story, Signature(values, int(d["size"])), d.get("hash"))
+    signature = Signature(_array(d["minhash"], "<u8").astype(np.uint64), int(d["size"]))
+    return OldDoc(story, signature, d.get("hash"), list(d.get("features", [])))
 
 
 def write_lines_atomically(path: str, lines: Iterable[str], tmp_dir: str) -> int:

@@ -281,6 +281,13 @@ class CompactVector:
         self.ids = np.array([i for i, _ in pairs], dtype=np.int64)
         self.weights = np.array([w for _, w in pairs], dtype=np.float32)
 
+    @classmethod
+    def from_arrays(cls, ids, weights) -> "CompactVector":
+        """A CompactVector from the sorted hashes and weights of an earlier one."""
+        vector = cls.__new__(cls)
+        vector.ids, vector.weights = ids, weights
+        return vector
+
     def __getstate__(self):
         return self.ids, self.weights
 
