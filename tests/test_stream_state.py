@@ -19,8 +19,7 @@ from tests.test_stream_support import article_text
 from transforms.similarity import content_hash
 from transforms.story import story_id_for
 from transforms.stream_state import (FirstPerKey, FirstSeen, MarkCopies, MatchEarlierArticles,
-                                     assign_stories, doc_lines_of, expiry_time, pack_vector,
-                                     packed_cosine, resolve_copy)
+                                     assign_stories, doc_lines_of, expiry_time, resolve_copy)
 
 HORIZON = 100.0
 
@@ -258,17 +257,3 @@ def test_earlier_runs_seed_copies_and_stories(tmp_path):
         out = marked | MatchEarlierArticles(window=10, horizon=HORIZON, earlier=earlier)
         assert_that(_summary(out), equal_to([("same", "old", "story-old"), ("near", "old", "story-old"),
                                               ("other", None, story_id_for("other"))]))
-
-
-def test_packed_vectors_give_the_story_cosine_in_less_space():
-    import pickle
-
-    from transforms.story import StoryParams, TermRarity, cosine, story_vector
-
-    rarity = TermRarity()
-    vectors = [story_vector(d["text"], "fr", rarity, title=d["title"], max_features=StoryParams().max_features)
-               for d in load_golden()]
-    for a in vectors:
-        for b in vectors:
-            assert packed_cosine(pack_vector(a), pack_vector(b)) == pytest.approx(cosine(a, b), abs=1e-5)
-    assert len(pickle.dumps(pack_vector(vectors[0]))) * 2 < len(pickle.dumps(vectors[0]))

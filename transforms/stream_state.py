@@ -23,7 +23,6 @@ what arrives within one horizon (default 7 days).
 from __future__ import annotations
 
 import dataclasses
-import zlib
 from typing import Any, Callable, Optional
 
 import apache_beam as beam
@@ -40,7 +39,7 @@ from transforms.common import StageResult, counter
 __all__ = ["DEFAULT_HORIZON", "EarlierRuns", "FirstPerKey", "FirstSeen", "MarkCopies",
            "MatchEarlierArticles", "RecordSeen", "StreamDeduplicate", "assign_stories",
            "best_story_match", "doc_lines_of", "earliest_near_copy", "expiry_time", "identify",
-           "pack_vector", "packed_cosine", "resolve_copy", "seen_lines_of"]
+           "resolve_copy", "seen_lines_of", "story_doc_of"]
 
 DEFAULT_HORIZON = 7 * 24 * 3600.0
 
@@ -305,32 +304,13 @@ class MarkCopies(beam.PTransform):
 
 @dataclasses.dataclass
 class _BlockMember:
-    """An earlier article remembered by one blocking key (its vector packed, see `pack_vector`)."""
+    """An earlier article remembered by one blocking key."""
 
     doc_id: str
-    vector: tuple[bytes, bytes]
+    vector: Any  # story.CompactVector
     day: Optional[float]
+    features: tuple[str, ...]  # its block features (story.block_features)
     expires: int  # micros
-
-
-def pack_vector(vector: dict[str, float]) -> tuple[bytes, bytes]:
-    """A story vector in about a quarter of the space: sorted crc32 feature ids, float32 weights.
-
-    An article sits in every block it has a key for (24 with the default
-    StoryParams), so the size of this is most of the story state.
-    """
-    ids = np.fromiter((zlib.crc32(f.encode("utf-8")) for f in vector), dtype=np.uint32, count=len(vector))
-    weights = np.fromiter(vector.values(), dtype=np.float32, count=len(vector))
-    order = np.argsort(ids, kind="stable")
-    return ids[order].tobytes(), weights[order].tobytes()
-
-
-def packed_cosine(a: tuple[bytes, bytes], b: tuple[bytes, bytes]) -> float:
-    """`story.cosine` of two packed vectors."""
-    ids_a, ids_b = np.frombuffer(a[0], np.uint32), np.frombuffer(b[0], np.uint32)
-    _, in_a, in_b = np.intersect1d(ids_a, ids_b, return_indices=True)
-    return float(np.dot(np.frombuffer(a[1], np.float32)[in_a].astype(np.float64),
-                        np.frombuffer(b[1], np.float32)[in_b].astype(np.float64)))
 
 
 @dataclasses.dataclass
@@ -339,29 +319,30 @@ class _Block:
     saturated_until: int = 0  # micros; a block past max_block is not distinctive
 
 
-def best_story_match(doc: "StoryDoc", members: list[_BlockMember], params: "StoryParams",
-                     ) -> Optional[tuple[float, str]]:
+def best_story_match(doc: "StoryDoc", features: tuple[str, ...], members: list[_BlockMember],
+                     params: "StoryParams") -> Optional[tuple[float, str]]:
     """(similarity, doc_id) of the most similar earlier member at or above the threshold.
 
-    The similarity is `story.story_similarity` (cosine damped by the
-    publication gap, `story.time_factor`), on packed vectors. Pure; ties go
-    to the smaller doc id, so that every runner agrees.
+    As in batch, a member is a candidate only when it shares at least
+    `min_shared_features` block features with the article; the similarity is
+    `story.story_similarity`. Pure; ties go to the smaller doc id.
     """
-    from transforms.story import time_factor
+    from transforms.story import StoryDoc, story_similarity
 
-    packed = pack_vector(doc.vector)
+    mine = set(features)
     best = None
     for member in members:
-        if member.doc_id == doc.doc_id:
+        if member.doc_id == doc.doc_id or len(mine.intersection(member.features)) < params.min_shared_features:
             continue
-        sim = packed_cosine(packed, member.vector) * time_factor(doc.day, member.day, params)
+        sim = story_similarity(doc, StoryDoc(doc_id=member.doc_id, vector=member.vector, day=member.day),
+                               params)
         if sim >= params.threshold and (best is None or (-sim, member.doc_id) < (-best[0], best[1])):
             best = (sim, member.doc_id)
     return best
 
 
 class _StoryBlockDoFn(beam.DoFn):
-    """(block key, StoryDoc) -> (doc_id, (similarity, earlier doc_id)): the block's best match.
+    """(block key, (StoryDoc, features)) -> (doc_id, (similarity, earlier doc_id)): the best match.
 
     The block remembers each article until `horizon` after it arrived; a
     block that grows past `max_block` members is too common to tell stories
@@ -382,16 +363,16 @@ class _StoryBlockDoFn(beam.DoFn):
 
     def process(self, element, timestamp=beam.DoFn.TimestampParam,
                 block_state=beam.DoFn.StateParam(BLOCK), expiry=beam.DoFn.TimerParam(EXPIRY)):
-        _, doc = element
+        _, (doc, features) = element
         block = block_state.read() or _Block()
         if block.saturated_until > timestamp.micros:
             return
-        best = None if doc.story_id else best_story_match(doc, block.members, self._params)
+        best = None if doc.story_id else best_story_match(doc, features, block.members, self._params)
         if best is not None:
             self._matches.inc()
             yield doc.doc_id, best
         expires = expiry_time(timestamp, self._horizon).micros
-        block.members.append(_BlockMember(doc.doc_id, pack_vector(doc.vector), doc.day, expires))
+        block.members.append(_BlockMember(doc.doc_id, doc.vector, doc.day, tuple(features), expires))
         if len(block.members) > self._params.max_block:
             self._saturated.inc()
             block = _Block(saturated_until=expires)
@@ -414,20 +395,27 @@ class _StoryBlockDoFn(beam.DoFn):
         expiry.set(Timestamp(micros=min([m.expires for m in members] or [saturated])))
 
 
-def _blocking_keys(doc, params) -> list[str]:
-    """`story.blocking_keys` of a StoryDoc, with time buckets when the story module has them."""
-    from transforms.story import blocking_keys
+def _block_entries(doc, features, params) -> list[tuple[str, Any]]:
+    """(block key, (StoryDoc, features)) for each block feature, `story.bucketed` by time."""
+    from transforms.story import bucketed
 
-    window_days = getattr(params, "block_window_days", None)
-    if window_days:
-        when = getattr(doc, "time", None)
-        return blocking_keys(doc.vector, params.block_keys, time=doc.day if when is None else when,
-                             window_days=window_days)
-    return blocking_keys(doc.vector, params.block_keys)
+    return [(key, (doc, tuple(features))) for feature in features
+            for key in bucketed(feature, doc.time, params.block_window_days)]
+
+
+def story_doc_of(article: Article, vector: dict[str, float], story_id: Optional[str] = None):
+    """The StoryDoc of an article (compact vector), as batch dedup builds it."""
+    from transforms.story import CompactVector, StoryDoc
+
+    first = article.published_at or article.fetched_at
+    return StoryDoc(doc_id=article.article_id, vector=CompactVector(vector),
+                    day=article.published_at.timestamp() / 86400.0 if article.published_at else None,
+                    order=(1, first.timestamp(), article.fetched_at.timestamp(), article.article_id),
+                    story_id=story_id, time=first.timestamp() / 86400.0)
 
 
 class _StoryDocDoFn(beam.DoFn):
-    """Article -> (block key, StoryDoc) for each blocking key of its story vector."""
+    """Article -> (block key, (StoryDoc, block features)) for each of its block keys."""
 
     def __init__(self, params):
         self._params = params
@@ -437,16 +425,12 @@ class _StoryDocDoFn(beam.DoFn):
         self._rarity = _SHARED_RARITY.acquire(TermRarity)
 
     def process(self, article: Article):
-        from transforms.story import StoryDoc, story_vector
+        from transforms.story import block_features, story_vector
 
         vector = story_vector(article.text or "", article.language, self._rarity,
                               title=article.title, max_features=self._params.max_features)
-        day = article.published_at.timestamp() / 86400.0 if article.published_at else None
-        doc = StoryDoc(doc_id=article.article_id, vector=vector, day=day)
-        if hasattr(doc, "time"):
-            doc.time = (article.published_at or article.fetched_at).timestamp() / 86400.0
-        for key in _blocking_keys(doc, self._params):
-            yield key, doc
+        doc = story_doc_of(article, vector)
+        yield from _block_entries(doc, block_features(vector, self._params.block_keys), self._params)
 
 
 def assign_stories(links: list[tuple[Any, str, Optional[str]]],
@@ -628,9 +612,8 @@ class _CopyBandDoFn(beam.DoFn):
 
 
 def _old_story_entries(old, params):
-    """OldDoc -> (block key, StoryDoc with its story_id): a seed of the story blocks."""
-    for key in _blocking_keys(old.story, params):
-        yield key, old.story
+    """OldDoc -> (block key, (StoryDoc with its story_id, features)): seeds of the story blocks."""
+    return _block_entries(old.story, old.features, params)
 
 
 class _OldBandsDoFn(beam.DoFn):
@@ -905,11 +888,12 @@ def seen_lines_of(rows: list[dict[str, Any]]) -> list[str]:
 def doc_lines_of(rows: list[dict[str, Any]], rarity, hasher, story_params) -> list[str]:
     """Docs-state lines (`dedup_state.doc_record`) of the originals among written rows.
 
-    The story vector and MinHash signature are recomputed from the written
-    text with the dedup stage's functions, as batch `Deduplicate` records them.
+    The story vector, block features and MinHash signature are recomputed
+    from the written text with the dedup stage's functions, as batch
+    `Deduplicate` records them.
     """
     from transforms.dedup_state import doc_record
-    from transforms.story import StoryDoc, story_vector
+    from transforms.story import CompactVector, StoryDoc, block_features, story_vector
 
     lines = []
     for r in rows:
@@ -918,11 +902,12 @@ def doc_lines_of(rows: list[dict[str, Any]], rarity, hasher, story_params) -> li
         first = r["published_at"] or r["fetched_at"]
         vector = story_vector(r["text"], r["language"], rarity, title=r["title"],
                               max_features=story_params.max_features)
-        doc = StoryDoc(doc_id=r["article_id"], vector=vector,
+        doc = StoryDoc(doc_id=r["article_id"], vector=CompactVector(vector),
                        day=r["published_at"].timestamp() / 86400.0 if r["published_at"] else None,
                        order=(1, first.timestamp(), r["fetched_at"].timestamp(), r["article_id"]),
-                       story_id=r["story_id"])
-        lines.append(doc_record(doc, hasher.signature(r["text"]), r["content_hash"]))
+                       story_id=r["story_id"], time=first.timestamp() / 86400.0)
+        lines.append(doc_record(doc, hasher.signature(r["text"]), r["content_hash"],
+                                block_features(vector, story_params.block_keys)))
     return lines
 
 
