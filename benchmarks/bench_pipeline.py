@@ -9,7 +9,8 @@ runs each row in its own subprocess, so that its CPU time and memory are its own
   (c) the naive loop (`benchmarks/naive_loop.py`): fetch -> trafilatura ->
       langdetect -> hashing -> one Parquet write, one page at a time
   (d) `trafilatura --input-dir --parallel 2 --with-metadata` over the same
-      pages on disk: extraction only, no network
+      pages on disk: extraction only, no network (`--keep-dirs` too, so that
+      copies with the same text get one output file each and can be counted)
 
 Columns: pages per second (N / wall time, start-up included), CPU seconds per
 page (user + system of the process tree), peak memory (largest sum of RSS over
@@ -19,6 +20,7 @@ goes, from a cProfile run of (a) on a subset of the pages.
 
 Usage: python benchmarks/bench_pipeline.py [--pages 2000] [--latency 0.05]
        [--hosts 4] [--rows a,b,c,d] [--profile-pages 300] [--json FILE]
+       [any `newsbeam ingest` flag, passed to rows (a) and (b)]
 """
 from __future__ import annotations
 
@@ -238,8 +240,10 @@ def run_row(key: str, served: ServedCorpus, workdir: Path, extra: tuple[str, ...
         corpus.write_dir(pages_dir)
         text_dir.mkdir(parents=True)
         cli = shutil.which("trafilatura", path=str(Path(sys.executable).parent)) or "trafilatura"
-        m = measure([cli, "--input-dir", str(pages_dir), "--output-dir", str(text_dir),
-                     "--parallel", "2", "--with-metadata"], env=_env(), cwd=str(out), log_dir=out / "log")
+        # run from inside the pages folder: --keep-dirs joins the input path to the output folder
+        m = measure([cli, "--input-dir", ".", "--output-dir", str(text_dir),
+                     "--parallel", "2", "--with-metadata", "--keep-dirs"],
+                    env=_env(), cwd=str(pages_dir), log_dir=out / "log")
         _check(m, "row d")
         articles = sum(1 for _ in text_dir.rglob("*.txt"))
         shutil.rmtree(pages_dir)
@@ -258,35 +262,71 @@ def profile_newsbeam(served: ServedCorpus, workdir: Path) -> Path:
     out.mkdir(parents=True)
     prof = out / "newsbeam.prof"
     cmd = newsbeam_command(served, out / "dataset")
-    cmd[1:3] = ["-m", "cProfile", "-o", str(prof), "-m", "pipelines.cli"]
+    cmd[1:4] = [str(Path(__file__).resolve()), "--profile-child", str(prof), "--"]
     m = measure(cmd, env=_env(), cwd=str(REPO), log_dir=out / "log")
     _check(m, "profiled run")
     return prof
 
 
-def _stage_of(filename: str, function: str) -> Optional[str]:
+def _profile_child(prof: str, argv: list[str]) -> int:
+    """`newsbeam ingest argv` in this process under cProfile (wall time of the main thread).
+
+    The in-process runner executes the bundles in the main thread, so every
+    DoFn is seen; the fetch threads are not (the main thread's waits for
+    them show under `fetch`).
+    """
+    import cProfile
+
+    from pipelines.cli import main as cli_main
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        return cli_main(["ingest", *argv])
+    finally:
+        profiler.disable()
+        profiler.dump_stats(prof)
+
+
+def _module_of(filename: str) -> Optional[str]:
     path = Path(filename)
-    if path.parent.name == "transforms" and path.parent.parent == REPO and function in (
-            "process", "finish_bundle", "start_bundle", "setup", "teardown"):
+    if path.parent.parent == REPO and path.parent.name == "transforms":
         return path.stem
     return None
 
 
+def _in_project(filename: str) -> bool:
+    path = Path(filename)
+    return path.parent.parent == REPO and path.parent.name in ("transforms", "pipelines", "schemas")
+
+
+_CONSTRUCTION = {"expand", "__init__", "__post_init__", "default_label", "with_outputs"}
+
+
 def stage_breakdown(profile: Path) -> tuple[float, list[tuple[str, float]], list[tuple[str, float, float]]]:
-    """Where the profiled run spent its main-thread time.
+    """Where the profiled run spent the time of its main thread.
+
+    A stage's time is the cumulative time of every call into its module
+    (`transforms/<stage>.py`) made from outside the project (the Beam runner
+    calling a DoFn method, a `beam.Map` function, a combiner): nested calls
+    between project modules stay with the stage that made them. Pipeline
+    construction (`expand`, `__init__`) is left out.
 
     Returns:
-        (total seconds, [(stage, seconds in its DoFn methods)], [(function,
-        own seconds, cumulative seconds)] for the top functions by own time).
+        (total seconds, [(stage, seconds)], [(function, own seconds,
+        cumulative seconds)] for the top functions by own time).
     """
     stats = pstats.Stats(str(profile))
     total = stats.total_tt
     stages: dict[str, float] = {}
     functions = []
-    for (filename, _, function), (_, _, tottime, cumtime, _) in stats.stats.items():
-        stage = _stage_of(filename, function)
-        if stage is not None:
-            stages[stage] = stages.get(stage, 0.0) + cumtime
+    for (filename, _, function), (_, _, tottime, cumtime, callers) in stats.stats.items():
+        module = _module_of(filename)
+        if module is not None and function not in _CONSTRUCTION:
+            outside = sum(edge[3] for (caller_file, _, _), edge in callers.items()
+                          if not _in_project(caller_file))
+            if outside:
+                stages[module] = stages.get(module, 0.0) + outside
         short = filename.split("site-packages/")[-1].replace(str(REPO) + "/", "")
         functions.append((f"{short}:{function}", tottime, cumtime))
     functions.sort(key=lambda f: -f[1])
@@ -318,13 +358,14 @@ def format_table(rows: list[RowResult], pages: int, latency: float, hosts: int) 
 
 def format_breakdown(total: float, stages: list[tuple[str, float]],
                      functions: list[tuple[str, float, float]], pages: int) -> str:
-    lines = [f"where the time goes: cProfile of (a) over {pages} pages, main thread, "
-             f"{total:.1f} s profiled ({1000 * total / pages:.1f} ms/page; profiling slows Python code)",
-             f"  {'stage (DoFn methods in transforms/<module>.py)':<52} {'s':>7} {'ms/page':>8} {'share':>6}"]
+    lines = [f"where the time goes: cProfile of (a) over {pages} pages, main thread (every stage; "
+             f"fetch threads not profiled): {total:.1f} s, {1000 * total / pages:.1f} ms/page "
+             f"(profiling slows Python code)",
+             f"  {'stage (calls into transforms/<stage>.py)':<52} {'s':>7} {'ms/page':>8} {'share':>6}"]
     for stage, seconds in stages:
         lines.append(f"  {stage:<52} {seconds:>7.1f} {1000 * seconds / pages:>8.1f} {seconds / total:>6.0%}")
     rest = total - sum(s for _, s in stages)
-    lines.append(f"  {'(Beam runner, coders, shuffles, everything else)':<52} {rest:>7.1f} "
+    lines.append(f"  {'(Beam runner, coders, shuffles, start-up, the rest)':<52} {rest:>7.1f} "
                  f"{1000 * rest / pages:>8.1f} {rest / total:>6.0%}")
     lines.append(f"  top functions by own time:")
     for name, own, cum in functions:
@@ -356,6 +397,9 @@ def run_benchmark(pages: int = 2000, latency: float = 0.05, hosts: int = 4, feed
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--profile-child"]:
+        return _profile_child(argv[1], argv[3:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=2000, help="pages in the corpus (default 2000)")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per request (default 0.05)")
