@@ -23,7 +23,9 @@ __all__ = ["UNDETERMINED", "detect_language", "normalise_language_code",
 
 STAGE = "language"
 UNDETERMINED = "und"
-DEFAULT_MAX_CHARS = 3000
+# Sample size: on fundus as accurate as the whole text (96.0%) or 3000 chars, at
+# 5.0 ms a text instead of 13.9 and 8.8 (docs/performance.md).
+DEFAULT_MAX_CHARS = 1000
 CONFIDENT = 0.90       # a detection at least this sure stands whatever the hints say
 HINT_SUPPORT = 0.10    # a hint wins an unsure detection if it has this much probability
 MIN_LETTERS = 10       # below this, langdetect is often sure and wrong ('Hi' -> nl): only hints
