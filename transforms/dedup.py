@@ -42,8 +42,8 @@ from transforms.common import REJECTS_TAG, ParDoWithRejects, StageResult, counte
 from transforms.similarity import (NearCopyHasher, NearCopyParams, Signature, band_keys,
                                    content_hash, is_near_copy)
 from transforms.story import (CompactVector, StoryDoc, StoryParams, TermRarity,
-                              assign_story_ids, block_features, bucketed, candidate_pairs,
-                              cluster_component, story_id_for, story_similarity, story_vector)
+                              assign_story_ids, block_edges, block_features, block_member,
+                              cluster_component, story_id_for, story_vector)
 
 __all__ = ["Deduplicate", "FilterSeen", "DEFAULT_NEAR_THRESHOLD", "DEFAULT_STATE_DAYS"]
 
@@ -178,32 +178,12 @@ def _earliest(item):
 
 
 def _block_entries(node, params: StoryParams):
+    """(StoryDoc, block features) -> ('feature|bucket', BlockMember) for each of its blocks."""
     doc, features = node
+    member = block_member(doc, features, params)
     for feature in features:
-        for key in bucketed(feature, doc.time, params.block_window_days):
-            yield key, (doc.order, doc.doc_id, doc.story_id is not None, feature)
-
-
-def _block_pairs(item, params: StoryParams):
-    """(block, members) -> ((later, earlier), feature) for every candidate pair."""
-    _, members = item
-    members = set(members)
-    feature = next(iter(members))[3]
-    docs = [StoryDoc(doc_id, {}, None, order, "old" if old else None)
-            for order, doc_id, old, _ in members]
-    for earlier, later in candidate_pairs(docs, params):
-        yield (later, earlier), feature
-
-
-def _story_edges(item, params: StoryParams):
-    """(earlier, {cand: [(later, StoryDoc)], doc: [StoryDoc]}) -> (earlier, later) edges."""
-    earlier, groups = item
-    own = list(groups["doc"])
-    if not own:
-        return
-    for later, doc in groups["cand"]:
-        if story_similarity(own[0], doc, params) >= params.threshold:
-            yield earlier, later
+        for bucket in member.buckets:
+            yield f"{feature}|{bucket}", member
 
 
 def _spread_label(item):
@@ -432,21 +412,11 @@ class Deduplicate(beam.PTransform):
         nodes = ((originals, old | "OldStories" >> beam.Map(lambda o: (o.story, o.features)))
                  | "StoryNodes" >> beam.Flatten())
         vectors = nodes | "VectorsById" >> beam.Map(lambda n: (n[0].doc_id, n[0]))
-        candidates = (nodes
-                      | "BlockKeys" >> beam.FlatMap(_block_entries, story)
-                      | "Blocks" >> beam.GroupByKey()
-                      | "BlockPairs" >> beam.FlatMap(_block_pairs, story)
-                      | "DistinctFeatures" >> beam.Distinct()
-                      | "PairsOnly" >> beam.Keys()
-                      | "SharedFeatures" >> beam.combiners.Count.PerElement()
-                      | "EnoughShared" >> beam.Filter(lambda kv, n: kv[1] >= n, story.min_shared_features)
-                      | "CandByLater" >> beam.Map(lambda kv: kv[0]))
-        carried = ({"pair": candidates, "sig": vectors}
-                   | "JoinStoryLater" >> beam.CoGroupByKey()
-                   | "CarryStory" >> beam.FlatMap(_carry))
-        edges = ({"cand": carried, "doc": vectors}
-                 | "JoinStoryEarlier" >> beam.CoGroupByKey()
-                 | "Edges" >> beam.FlatMap(_story_edges, story))
+        edges = (nodes
+                 | "BlockMembers" >> beam.FlatMap(_block_entries, story)
+                 | "Blocks" >> beam.GroupByKey()
+                 | "BlockEdges" >> beam.FlatMap(lambda kv, params: block_edges(kv[0], list(kv[1]), params),
+                                                story))
         adjacency = (edges
                      | "BothWays" >> beam.FlatMap(lambda e: [(e[0], e[1]), (e[1], e[0])])
                      | "Adjacency" >> beam.GroupByKey())

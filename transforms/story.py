@@ -38,7 +38,8 @@ from collections import Counter, defaultdict
 from typing import Iterable, Optional, Sequence
 
 __all__ = ["StoryParams", "StoryDoc", "TermRarity", "story_vector", "blocking_keys",
-           "block_features", "bucketed", "CompactVector",
+           "block_features", "bucketed", "time_buckets", "CompactVector", "edge_vector",
+           "BlockMember", "block_member", "block_edges",
            "cosine", "time_factor", "story_similarity", "candidate_pairs",
            "connected_components", "cluster_component", "assign_story_ids",
            "story_id_for", "group_stories"]
@@ -56,6 +57,8 @@ class StoryParams:
         time_scale_days: e-folding of the penalty beyond the grace.
         max_features: features kept per vector (bounds state size).
         block_keys: blocking keys per document.
+        edge_features: features of the (renormalised) vectors that find edges;
+            clustering inside components uses the whole vectors.
         min_shared_features: candidates share at least this many block features.
         block_window_days: blocking keys carry a time bucket of this width
             (documents with a time are compared only within about two windows).
@@ -72,6 +75,7 @@ class StoryParams:
     block_keys: int = 12
     block_window_days: float = 7.0
     min_shared_features: int = 2
+    edge_features: int = 40
     max_block: int = 300
     max_component: int = 1000
 
@@ -259,6 +263,16 @@ def bucketed(feature: str, time: Optional[float], window_days: Optional[float]) 
     return [f"{feature}|{bucket}", f"{feature}|{bucket + 1}"]
 
 
+def time_buckets(time: Optional[float], window_days: Optional[float]) -> list[str]:
+    """The time buckets a document is blocked in: [b, b+1], ['u'] undated, [''] no windows."""
+    if not window_days:
+        return [""]
+    if time is None:
+        return ["u"]
+    bucket = math.floor(time / window_days)
+    return [str(bucket), str(bucket + 1)]
+
+
 def blocking_keys(vector: dict[str, float], k: int = 8, time: Optional[float] = None,
                   window_days: Optional[float] = None) -> list[str]:
     """Block keys of a document: its `block_features`, each `bucketed` by time."""
@@ -296,6 +310,74 @@ class CompactVector:
 
     def __len__(self):
         return len(self.ids)
+
+    def top(self, k: int) -> "CompactVector":
+        """The `k` heaviest features, renormalised."""
+        import numpy as np
+        if len(self.ids) > k:
+            keep = np.sort(np.argsort(-self.weights, kind="stable")[:k])
+            ids, weights = self.ids[keep], self.weights[keep]
+        else:
+            ids, weights = self.ids, self.weights
+        norm = float(np.sqrt(np.dot(weights.astype(np.float64), weights))) or 1.0
+        return CompactVector.from_arrays(ids, (weights / norm).astype(np.float32))
+
+
+def edge_vector(vector, k: int) -> CompactVector:
+    """The vector used to find edges: the `k` heaviest features, renormalised."""
+    if isinstance(vector, dict):
+        top = sorted(vector.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+        norm = math.sqrt(sum(w * w for _, w in top)) or 1.0
+        return CompactVector({f: w / norm for f, w in top})
+    return vector.top(k)
+
+
+@dataclasses.dataclass
+class BlockMember:
+    """What a document brings into each of its blocks."""
+
+    doc_id: str
+    order: tuple
+    day: Optional[float]
+    old: bool
+    features: tuple
+    buckets: tuple
+    edge: CompactVector
+
+
+def block_member(doc: StoryDoc, features: Sequence[str], params: StoryParams) -> BlockMember:
+    return BlockMember(doc.doc_id, doc.order, doc.day, doc.story_id is not None, tuple(features),
+                       tuple(time_buckets(doc.time, params.block_window_days)),
+                       edge_vector(doc.vector, params.edge_features))
+
+
+def block_edges(key: str, members: Sequence[BlockMember], params: StoryParams
+                ) -> Iterable[tuple[str, str]]:
+    """(earlier, later) story edges found in the block `key` ('feature|bucket').
+
+    A pair is judged only in the block of its smallest shared feature and
+    bucket (so once), when it shares `min_shared_features` block features,
+    and is an edge when the similarity of the edge vectors, damped by time,
+    reaches `threshold`. Earlier runs' articles are never the later one.
+    """
+    if len(members) < 2 or len(members) > params.max_block:
+        return
+    feature, bucket = key.rsplit("|", 1)
+    members = sorted(members, key=lambda m: m.order)
+    for j in range(1, len(members)):
+        later = members[j]
+        if later.old:
+            continue
+        for i in range(j):
+            earlier = members[i]
+            shared = set(earlier.features).intersection(later.features)
+            if len(shared) < params.min_shared_features or min(shared) != feature:
+                continue
+            if min(set(earlier.buckets).intersection(later.buckets)) != bucket:
+                continue
+            sim = cosine(earlier.edge, later.edge) * time_factor(earlier.day, later.day, params)
+            if sim >= params.threshold:
+                yield earlier.doc_id, later.doc_id
 
 
 def cosine(a, b) -> float:
@@ -441,18 +523,14 @@ def group_stories(docs: Sequence[StoryDoc], params: StoryParams = StoryParams())
     clustering), with union-find for the components; for evaluation and tests.
     """
     by_id = {d.doc_id: d for d in docs}
-    blocks: dict[str, list[StoryDoc]] = defaultdict(list)
+    blocks: dict[str, list[BlockMember]] = defaultdict(list)
     for d in docs:
-        for feature in block_features(d.vector, params.block_keys):
-            for key in bucketed(feature, d.time, params.block_window_days):
-                blocks[key].append(d)
-    shared: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for key, block in blocks.items():
-        for pair in candidate_pairs(block, params):
-            shared[pair].add(key.rsplit("|", 1)[0])
-    edges = [(a, b) for (a, b), features in sorted(shared.items())
-             if len(features) >= params.min_shared_features
-             and story_similarity(by_id[a], by_id[b], params) >= params.threshold]
+        features = block_features(d.vector, params.block_keys)
+        member = block_member(d, features, params)
+        for feature in features:
+            for bucket in member.buckets:
+                blocks[f"{feature}|{bucket}"].append(member)
+    edges = [edge for key in sorted(blocks) for edge in block_edges(key, blocks[key], params)]
     components: dict[str, list[StoryDoc]] = defaultdict(list)
     for doc_id, root in connected_components(by_id, edges).items():
         components[root].append(by_id[doc_id])
