@@ -12,9 +12,10 @@ the driver and nothing is compared all-pairs:
    candidates -> verified on the signatures -> each copy points to its
    earliest original (`transforms.similarity`);
 2. stories, for originals only (a copy shares its original's story):
-   blocking keys -> candidate pairs -> similarity edges -> connected
-   components by label propagation (`cc_rounds` rounds) -> average-linkage
-   clustering inside each component (`transforms.story`).
+   blocks (heaviest features x time bucket) -> similarity edges found inside
+   each block -> connected components by label propagation (`cc_rounds`
+   rounds) -> average-linkage clustering inside each component
+   (`transforms.story`).
 
 Articles of earlier runs come from the state folder (`transforms.dedup_state`)
 and take part in both steps with their ids and stories fixed. Within a run the
