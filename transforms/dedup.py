@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import zlib
-from typing import Any, Iterable, Optional
+from typing import Iterable, Optional
 
 import apache_beam as beam
 from apache_beam.io import fileio
