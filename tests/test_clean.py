@@ -186,19 +186,19 @@ def test_repeated_headline_anywhere():
 
 
 def test_other_headline_forms():
-    text = _doc("Poutine accepte un cessez-le-feu limité | Russafrik", "Poutine accepte", P1, P2)
+    text = _doc("Poutine accepte un cessez-le-feu limité | Sahelpresse", "Poutine accepte", P1, P2)
     result = clean_text(text, title="Poutine accepte un cessez-le-feu",
-                        other_titles=["Poutine accepte un cessez-le-feu limité | Russafrik",
+                        other_titles=["Poutine accepte un cessez-le-feu limité | Sahelpresse",
                                       "Poutine accepte"])  # too short to be used
     assert result.text == _doc("Poutine accepte", P1, P2)
     assert _kinds(result) == ["repeated_headline"]
 
 
 def test_site_name_and_navigation_only_at_the_top():
-    text = _doc("Russafrik", "DERNIÈRES NOUVELLES", "Accueil > Monde > Europe", P1,
-                "Russafrik", "Politique", P2)
-    result = clean_text(text, site_name="Russafrik")
-    assert result.text == _doc(P1, "Russafrik", "Politique", P2)
+    text = _doc("Sahelpresse", "DERNIÈRES NOUVELLES", "Accueil > Monde > Europe", P1,
+                "Sahelpresse", "Politique", P2)
+    result = clean_text(text, site_name="Sahelpresse")
+    assert result.text == _doc(P1, "Sahelpresse", "Politique", P2)
     assert _kinds(result) == ["site_name", "navigation"]
 
 
@@ -322,10 +322,10 @@ def _article(url: str, text: str, **kw) -> Article:
 
 def test_clean_boilerplate_stage():
     articles = [
-        _article("http://127.0.0.1/a", _doc("Russafrik", "Titre", P1, "Image 1 Image 2", P2, "COMMENTER",
+        _article("http://127.0.0.1/a", _doc("Sahelpresse", "Titre", P1, "Image 1 Image 2", P2, "COMMENTER",
                                              "Le titre de la page en entier"),
                  title="Titre", site_name=None, quality_flags=["from_extract"],
-                 extracted_meta={"sitename": "Russafrik"},
+                 extracted_meta={"sitename": "Sahelpresse"},
                  page_meta={"h1": ["Le titre de la page en entier"]}),
         _article("http://127.0.0.1/b", _doc("Partager", "Image 1 Image 2")),
     ]

@@ -216,7 +216,7 @@ def test_no_updated_at_when_it_is_the_publication_time():
      "Les marchés ont chuté."),
     ("Berlin (dpa) - Die Regierung hat entschieden.", "Berlin", "dpa", "Die Regierung hat entschieden."),
     ("Le président a parlé – longuement.", None, None, "Le président a parlé – longuement."),
-    ("Russafrik\nDERNIÈRES NOUVELLES\nLe texte.", None, None, "Russafrik\nDERNIÈRES NOUVELLES\nLe texte."),
+    ("Sahelpresse\nDERNIÈRES NOUVELLES\nLe texte.", None, None, "Sahelpresse\nDERNIÈRES NOUVELLES\nLe texte."),
     ("Paris - Une phrase ordinaire.", None, None, "Paris - Une phrase ordinaire."),
 ])
 def test_dateline_is_split_from_the_text(text, dateline, agency, rest):

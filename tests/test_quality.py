@@ -11,7 +11,7 @@ PROSE = ("Le gouvernement a présenté mardi un projet de loi sur l'énergie, qu
 
 
 @pytest.mark.parametrize("text", [
-    "la construction FrastrastrastrastRastrastRastrast de la centrale",
+    "la construction TrontrontrontronTrontronTrontron de la centrale",
     "environ 1,300 XNUMX kilomètres carrés",
     "Steve Wich Wich Wichoff est arrivé à Moscou",
     "Der Gesandte Wich Wich Wich traf Putin",
