@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 OUT    ?= out
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast eval eval-extraction eval-metadata eval-dedup bench bench-dedup prism flink schema-docs clean
+.PHONY: install demo test test-fast eval eval-extraction eval-metadata eval-dedup bench bench-dedup bench-stream prism flink schema-docs clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ bench: $(STAMP)
 
 bench-dedup: $(STAMP)
 	$(BIN)/python benchmarks/bench_dedup.py
+
+bench-stream: $(STAMP)
+	$(BIN)/python benchmarks/bench_stream_memory.py $(BENCH_ARGS)
 
 prism:
 	bash scripts/get_prism.sh
