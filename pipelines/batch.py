@@ -1,11 +1,13 @@
 """The batch pipeline: a list of feeds -> deduplicated, partitioned Parquet."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Optional
 
 import apache_beam as beam
 
 from pipelines.options import NewsbeamOptions, http_config_from_options
+from schemas.records import Article
 from transforms.clean import CleanBoilerplate
 from transforms.dedup import Deduplicate, FilterSeen
 from transforms.entries import DistinctEntries
@@ -17,7 +19,20 @@ from transforms.metadata import ResolveMetadata
 from transforms.summary import CountArticles, CountRejects
 from transforms.write import WriteArticles, WriteRejects
 
-__all__ = ["IngestArticles", "build_batch"]
+__all__ = ["IngestArticles", "build_batch", "drop_evidence"]
+
+# Page evidence the stages after language detection still read (canonical URLs).
+_KEPT_EVIDENCE = ("canonical", "og_url", "final_url")
+
+
+def drop_evidence(article: Article) -> Article:
+    """The article without the extraction evidence that only earlier stages need.
+
+    Keeps the records that travel through dedup's joins small.
+    """
+    return dataclasses.replace(
+        article, entry=None, extracted_meta={},
+        page_meta={k: article.page_meta[k] for k in _KEPT_EVIDENCE if k in article.page_meta})
 
 
 class IngestArticles(beam.PTransform):
@@ -55,8 +70,9 @@ class IngestArticles(beam.PTransform):
         resolved = extracted.good | "ResolveMetadata" >> ResolveMetadata(run_id)
         cleaned = resolved.good | "CleanBoilerplate" >> CleanBoilerplate(run_id)
         detected = cleaned.good | "DetectLanguage" >> DetectLanguage(run_id)
+        slim = detected.good | "DropEvidence" >> beam.Map(drop_evidence)
         dedup = self._dedup or Deduplicate(o.output, run_id, **dedup_args)
-        deduped = detected.good | "Deduplicate" >> dedup
+        deduped = slim | "Deduplicate" >> dedup
         rejects = ((fetched.rejects, extracted.rejects, resolved.rejects, cleaned.rejects,
                     detected.rejects, deduped.rejects)
                    | "FlattenRejects" >> beam.Flatten())
