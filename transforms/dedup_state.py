@@ -27,6 +27,7 @@ import datetime as dt
 import gzip
 import json
 from typing import Any, Iterable, Optional
+import uuid
 
 import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
@@ -127,7 +128,9 @@ def parse_doc(line: str) -> OldDoc:
 def write_lines_atomically(path: str, lines: Iterable[str], tmp_dir: str) -> int:
     """Writes gzip'd lines to `tmp_dir`, then renames the file to `path`."""
     data = gzip.compress(("\n".join(lines) + "\n").encode("utf-8"))
-    tmp = FileSystems.join(tmp_dir, path.rsplit("/", 1)[-1])
+    # Unique per attempt: state files of different kinds share base names
+    # (seen/<run>-<shard> and docs/day=.../<run>-<shard>) and may be written at once.
+    tmp = FileSystems.join(tmp_dir, f"{uuid.uuid4().hex}-{path.rsplit('/', 1)[-1]}")
     for folder in (tmp_dir, path.rsplit("/", 1)[0]):
         if not FileSystems.exists(folder):
             try:
