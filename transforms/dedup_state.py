@@ -26,8 +26,8 @@ import base64
 import datetime as dt
 import gzip
 import json
-from typing import Any, Iterable, Optional
 import uuid
+from typing import Any, Iterable, Optional
 
 import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
