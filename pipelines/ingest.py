@@ -12,8 +12,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipelines.batch import build_batch
-from pipelines.manifest import (build_manifest, counters_from_result, format_summary,
-                                new_run_id, write_manifest)
+from pipelines.manifest import counters_from_result, format_summary, new_run_id, record_run
 from pipelines.options import NewsbeamOptions
 
 __all__ = ["build_arg_parser", "pipeline_options", "resolve_feeds", "run", "main"]
@@ -93,12 +92,10 @@ def run(argv: list[str]) -> dict[str, Any]:
         status, error = "failed", f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        manifest = build_manifest(
-            run_id=run_id, output=o.output, started_at=started,
-            finished_at=dt.datetime.now(dt.timezone.utc), status=status,
+        manifest = record_run(
+            run_id=run_id, output=o.output, started_at=started, status=status,
             options=options.get_all_options(drop_default=True), counters=counters,
             feeds=len(feeds), error=error)
-        write_manifest(o.output, manifest)
         if status == "succeeded":
             _clean_tmp(o.output, run_id)
     return manifest

@@ -12,7 +12,7 @@ from apache_beam.io.filesystems import FileSystems
 from schemas.article import SCHEMA_VERSION, pipeline_version
 
 __all__ = ["new_run_id", "counters_from_result", "build_manifest", "write_manifest",
-           "read_manifest", "format_summary"]
+           "record_run", "read_manifest", "format_summary"]
 
 # Feed-stage reject reasons that concern one entry, not the whole feed.
 _ENTRY_REASONS = ("no_link", "bad_scheme")
@@ -107,6 +107,20 @@ def write_manifest(output: str, manifest: dict[str, Any]) -> str:
         FileSystems.delete([final])
     FileSystems.rename([tmp], [final])
     return final
+
+
+def record_run(*, run_id: str, output: str, started_at: dt.datetime, status: str,
+               options: dict[str, Any], counters: dict[str, int], feeds: int,
+               error: Optional[str] = None, mode: Optional[str] = None) -> dict[str, Any]:
+    """Builds the manifest of a run that just ended and writes it; returns it."""
+    manifest = build_manifest(
+        run_id=run_id, output=output, started_at=started_at,
+        finished_at=dt.datetime.now(dt.timezone.utc), status=status, options=options,
+        counters=counters, feeds=feeds, error=error)
+    if mode:
+        manifest["mode"] = mode
+    write_manifest(output, manifest)
+    return manifest
 
 
 def read_manifest(path: str) -> dict[str, Any]:

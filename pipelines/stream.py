@@ -40,8 +40,7 @@ from apache_beam.transforms.window import FixedWindows
 
 from pipelines.batch import IngestArticles
 from pipelines.ingest import resolve_feeds
-from pipelines.manifest import (build_manifest, counters_from_result, format_summary,
-                                new_run_id, write_manifest)
+from pipelines.manifest import counters_from_result, format_summary, new_run_id, record_run
 from pipelines.options import NewsbeamOptions, StreamOptions, http_config_from_options
 from transforms.poll import PollFeeds, PollTicks, request_stop
 from transforms.stream_state import FirstSeen, RecordSeen
@@ -319,13 +318,10 @@ def run(argv: list[str]) -> dict[str, Any]:
             status, error = "failed", f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            manifest = build_manifest(
-                run_id=run_id, output=o.output, started_at=started,
-                finished_at=dt.datetime.now(dt.timezone.utc), status=status,
+            manifest = record_run(
+                run_id=run_id, output=o.output, started_at=started, status=status,
                 options=options.get_all_options(drop_default=True), counters=counters,
-                feeds=len(feeds), error=error)
-            manifest["mode"] = "stream"
-            write_manifest(o.output, manifest)
+                feeds=len(feeds), error=error, mode="stream")
             _cleanup(o.output, run_id, stop_file)
     return manifest
 

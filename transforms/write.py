@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import posixpath
 from typing import Any, Callable, Iterable, Optional
 
 import apache_beam as beam
@@ -181,7 +180,7 @@ class WriteArticles(_WriteRows):
     def __init__(self, output_dir: str, run_id: str,
                  target_file_bytes: int = DEFAULT_TARGET_FILE_BYTES,
                  row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES):
-        super().__init__("articles", ARTICLE_SCHEMA, _article_row(run_id), article_partition,
+        super().__init__("articles", ARTICLE_SCHEMA, _stamped(article_to_row, run_id), article_partition,
                          output_dir, run_id, "published_at", target_file_bytes, row_group_bytes)
 
 
@@ -191,21 +190,14 @@ class WriteRejects(_WriteRows):
     def __init__(self, output_dir: str, run_id: str,
                  target_file_bytes: int = DEFAULT_TARGET_FILE_BYTES,
                  row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES):
-        super().__init__("rejects", REJECT_SCHEMA, _reject_row(run_id), reject_partition,
+        super().__init__("rejects", REJECT_SCHEMA, _stamped(reject_to_row, run_id), reject_partition,
                          output_dir, run_id, "rejected_at", target_file_bytes, row_group_bytes)
 
 
-def _article_row(run_id: str) -> Callable[[Article], dict[str, Any]]:
-    def to_row(article: Article) -> dict[str, Any]:
-        row = article_to_row(article)
+def _stamped(to_row: Callable[[Any], dict[str, Any]], run_id: str) -> Callable[[Any], dict[str, Any]]:
+    """`to_row` with `run_id` filled in where the record carries none."""
+    def stamped(record: Any) -> dict[str, Any]:
+        row = to_row(record)
         row["run_id"] = row.get("run_id") or run_id
         return row
-    return to_row
-
-
-def _reject_row(run_id: str) -> Callable[[Reject], dict[str, Any]]:
-    def to_row(reject: Reject) -> dict[str, Any]:
-        row = reject_to_row(reject)
-        row["run_id"] = row.get("run_id") or run_id
-        return row
-    return to_row
+    return stamped
