@@ -2,13 +2,17 @@
 
 Every source (feed title, JSON-LD headline, og:title, `<h1>`, trafilatura's
 title, `<title>`) is a candidate. Site names (`| Le Monde`, `BBC News -`) and
-section labels next to them are stripped; then each candidate is supported by
-the other sources that give the same normalised text, or the same text with an
-affix still attached, or a truncated form of it. The best supported candidate
-wins, ties going to the more reliable source.
+section labels next to them are stripped. An `<h1>` that glues a kicker to
+another source's headline counts as that headline. Each candidate is then
+supported by the sources that give the same title (same letters and digits),
+a truncated form of it, or it plus a suffix after a separator; a headline two
+sources give behind different kickers is a candidate too. The best supported
+candidate wins, ties going to the more reliable source, spelled as most of its
+sources spell it. docs/metadata.md has the rules and their measurements.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from typing import Iterable, Optional, Sequence
@@ -32,8 +36,14 @@ _GENERIC = re.compile(r"^(home|homepage|accueil|startseite|inicio|news|nachricht
                       r"actualités|untitled|page not found|404)$", re.I)
 _MAX_AFFIX_WORDS = 6
 _SECOND_LEVEL = {"co", "com", "org", "net", "gov", "ac", "ne", "or", "go", "gv", "edu"}
-_SUFFIX_AFFIX = re.compile(r"^\s*(?:[|–—•·»›]|-{1,2})\s")
-_SEP_CHARS = set("|-–—•·»›~/:")
+# A suffix starts with a separator: ' | Site', ' - Section', ' » Tagline', ' (Site)', ' : date'.
+_AFFIX_START = re.compile(r"^(?:\s*(?:[|–—•·»›~/]|-{1,2}|::)\s|\s+:\s|\s+\()")
+_MAX_SUFFIX_WORDS = 10
+# A kicker ends with a separator: 'Kicker: ', 'Kicker - ', 'Kicker | ', 'Kicker / '.
+_KICKER_END = re.compile(r"(?:\s*[:|/ㅣ]\s*|\s+[-–—•·»›]\s+|\s+-{2}\s+)$")
+_MAX_KICKER_WORDS = 8
+# Sources that state a headline of their own (the others mostly copy one of these).
+_STRONG = frozenset({"jsonld", "og", "h1", "feed"})
 
 
 def normalise_title(value: Optional[str]) -> str:
@@ -98,9 +108,10 @@ def strip_site_affixes(title: Optional[str], keys: set[str],
     title = re.sub(r"\s+", " ", title).strip()
     parts = _segments(title)
     texts, seps = parts[0::2], parts[1::2]
-    section_keys = {_key(s) for s in sections if s}
+    sections = [s.strip() for s in sections if s and s.strip()]
+    section_keys = {_key(s) for s in sections}
     if len(texts) < 2:
-        return title
+        return _strip_glued_section(title, sections)
 
     def short(text: str) -> bool:
         return len(text.split()) <= _MAX_AFFIX_WORDS
@@ -131,20 +142,158 @@ def strip_site_affixes(title: Optional[str], keys: set[str],
     out = texts[0]
     for sep, text in zip(seps, texts[1:]):
         out += sep + text
-    return out.strip() or title
+    return _strip_glued_section(out.strip(), sections) or title
 
 
-def _supports(other: str, mine: str, other_truncated: bool = False) -> bool:
-    """Whether the normalised title `other` vouches for `mine`."""
-    if other == mine:
+def _strip_glued_section(title: str, sections: list[str]) -> str:
+    """'Headline-정치' -> 'Headline': a declared section label at the end, after a dash."""
+    for section in sections:
+        if len(title) > len(section) and title.casefold().endswith(section.casefold()):
+            head = title[:-len(section)].rstrip()
+            if head[-1:] in ("-", "–", "—", "|", "·") and len(head[:-1].split()) >= 3:
+                return head[:-1].rstrip()
+    return title
+
+
+@dataclasses.dataclass
+class _Candidate:
+    source: str
+    rank: int
+    text: str             # site affixes stripped, as the source spells it
+    norm: str             # normalise_title(text)
+    key: str              # letters and digits only: the comparison key
+    raw_norm: str         # normalise_title of the raw value (affixes still on)
+    truncated: bool
+
+
+def _affix_rest(longer: str, shorter: str) -> Optional[str]:
+    """What `longer` adds after `shorter` when it starts with it at a word boundary."""
+    if len(shorter) < 10 or len(longer) <= len(shorter) or not longer.startswith(shorter):
+        return None
+    rest = longer[len(shorter):]
+    return rest if _AFFIX_START.match(rest) else None
+
+
+def _kicker(longer: str, shorter: str, glued: bool = False,
+            known: frozenset[str] = frozenset()) -> Optional[str]:
+    """The kicker `longer` puts before `shorter` ('Kicker: Headline'), if that is all it adds.
+
+    Args:
+      glued: also accept a kicker without a separator, as in an `<h1>` whose kicker is
+        an element of its own that text extraction glues to the headline: with no
+        space between ('Nationale DemoDer 9. Juli…'), or with a space when the kicker
+        is itself a title another source gives (`known`, comparison keys).
+    """
+    if len(shorter) < 15 or len(longer) <= len(shorter) or not longer.endswith(shorter):
+        return None
+    head = longer[:-len(shorter)]
+    match = _KICKER_END.search(head)
+    if match:
+        kicker = head[:match.start()]
+    elif glued and (not head[-1].isspace() or _key(head) in known):
+        kicker = head
+    else:
+        return None
+    if not kicker or not kicker.strip() or len(kicker.split()) > _MAX_KICKER_WORDS:
+        return None
+    return kicker
+
+
+def _supports(other: _Candidate, mine: _Candidate) -> bool:
+    """Whether the candidate `other` vouches for `mine`.
+
+    It does when it is the same title (same letters and digits), a truncated form
+    of it (`…`), or the same title plus a short suffix after a separator (a site,
+    section or tagline: ' | Site', ' (Site)', ' : date').
+    """
+    if other.key == mine.key:
         return True
-    if other_truncated and len(other) >= 15 and mine.startswith(other) and len(mine) > len(other):
-        return True
-    if len(mine) >= 10 and other.startswith(mine):
-        rest = other[len(mine):]
-        if _SUFFIX_AFFIX.match(rest) and len(rest.split()) <= 10:
+    if other.truncated:
+        stem = _ELLIPSIS.sub("", other.norm)
+        if len(stem) >= 15 and mine.norm.startswith(stem) and len(mine.norm) > len(stem):
+            return True
+    for longer in {other.norm, other.raw_norm}:
+        rest = _affix_rest(longer, mine.norm)
+        if rest is not None and len(rest.split()) <= _MAX_SUFFIX_WORDS:
             return True
     return False
+
+
+def _drop_h1_kickers(cands: list[_Candidate]) -> list[_Candidate]:
+    """`<h1>` candidates that are a kicker plus another source's headline become that headline.
+
+    Pages often render the kicker ('SVP-Sonderparteitag zur Migration:') as its own
+    element inside the `<h1>`; its text then glues kicker and headline together.
+    The metadata titles that leave the kicker out show where the headline starts.
+    """
+    known = frozenset(c.key for c in cands if c.source != "h1")
+    out = []
+    for c in cands:
+        if c.source == "h1":
+            inner = next((o for o in cands if o.source != "h1" and o.key != c.key
+                          and _kicker(c.norm, o.norm, True, known)), None)
+            if inner is not None:
+                c = dataclasses.replace(inner, source=c.source, rank=c.rank)
+        out.append(c)
+    return out
+
+
+def _shared_headlines(cands: list[_Candidate]) -> list[_Candidate]:
+    """Headlines that two sources give behind different kickers.
+
+    'Iran attack: «X»' and 'Escalation - «X»' agree on «X»: the kickers are
+    labels, the shared part is the headline. Returned as extra candidates
+    (source 'shared', without a vote of their own).
+    """
+    out: dict[str, _Candidate] = {}
+    strong = [c for c in cands if c.source in _STRONG]
+    for i, a in enumerate(strong):
+        for b in strong[i + 1:]:
+            if a.key == b.key or any(c is not a and c.key == a.key or c is not b and c.key == b.key
+                                     for c in strong):
+                continue  # a variant another strong source confirms is not a mere label
+            tail = _common_tail(a.norm, b.norm)
+            if not tail or tail in out:
+                continue
+            if _kicker(a.norm, tail, a.source == "h1") and _kicker(b.norm, tail, b.source == "h1"):
+                text = _tail_text(a.text, tail)
+                out[tail] = _Candidate("shared", len(TITLE_SOURCES), text, tail, _key(tail),
+                                       tail, False)
+    return list(out.values())
+
+
+def _common_tail(a: str, b: str) -> Optional[str]:
+    """The longest common end of two texts, from a word on, if long enough for a headline."""
+    n = 0
+    for x, y in zip(reversed(a), reversed(b)):
+        if x != y:
+            break
+        n += 1
+    tail = a[len(a) - n:] if n else ""
+    if n < len(a) and tail[:1].isalnum() and a[len(a) - n - 1].isalnum():
+        tail = tail.split(" ", 1)[1] if " " in tail else ""  # started mid-word
+    tail = tail.lstrip(" -–—|/:·•»›")
+    return tail if len(tail) >= 15 else None
+
+
+def _tail_text(text: str, tail_norm: str) -> str:
+    """The end of `text` (as spelled there) whose normalised form is `tail_norm`."""
+    for start in range(len(text)):
+        if normalise_title(text[start:]) == tail_norm:
+            return text[start:].strip()
+    return tail_norm
+
+
+def _spelling(group: list[_Candidate]) -> str:
+    """The spelling most sources give, among candidates with the same key; ties go
+    to the more reliable source."""
+    votes: dict[str, float] = {}
+    best_rank: dict[str, tuple[int, str]] = {}
+    for c in group:
+        votes[c.norm] = votes.get(c.norm, 0.0) + SOURCE_WEIGHTS.get(c.source, 0.0)
+        best_rank[c.norm] = min(best_rank.get(c.norm, (c.rank, c.text)), (c.rank, c.text))
+    norm = max(votes, key=lambda n: (round(votes[n], 6), -best_rank[n][0]))
+    return best_rank[norm][1]
 
 
 def choose_title(candidates: Sequence[tuple[str, Optional[str]]], keys: set[str],
@@ -157,12 +306,12 @@ def choose_title(candidates: Sequence[tuple[str, Optional[str]]], keys: set[str]
       sections: section labels the page declares.
 
     Returns:
-      The winning candidate, site affixes stripped, as the best source spells it.
+      The winning title, site affixes stripped, spelled as most of the sources
+      that give it spell it.
     """
     sections = list(sections)
     rank = {s: i for i, s in enumerate(TITLE_SOURCES)}
-    cleaned: list[tuple[int, str, str, str]] = []  # (rank, source, text, normalised raw)
-    truncated: set[str] = set()
+    cands: list[_Candidate] = []
     for source, raw in candidates:
         if not raw or not raw.strip():
             continue
@@ -171,18 +320,19 @@ def choose_title(candidates: Sequence[tuple[str, Optional[str]]], keys: set[str]
         if not text or _GENERIC.match(text.strip()) or is_site_name(text, keys) \
                 or len(_key(text)) < 2:
             continue
-        cleaned.append((rank.get(source, len(rank)), source, text, normalise_title(raw)))
-        if _ELLIPSIS.search(text):
-            truncated.add(source)
-    if not cleaned:
+        cands.append(_Candidate(source, rank.get(source, len(rank)), text, normalise_title(text),
+                                _key(text), normalise_title(raw), bool(_ELLIPSIS.search(text))))
+    if not cands:
         return None
+    cands = _drop_h1_kickers(cands)
     best = None
-    for r, source, text, _ in cleaned:
-        mine = normalise_title(text)
-        supporters = {source} | {
-            s for _, s, t, raw_n in cleaned if s != source and
-            (_supports(normalise_title(t), mine, s in truncated) or _supports(raw_n, mine))}
-        score = (round(sum(SOURCE_WEIGHTS.get(s, 0.5) for s in supporters), 6), -r)
+    for mine in cands + _shared_headlines(cands):
+        supporters = {mine.source} | {o.source for o in cands if o.source != mine.source and (
+            _supports(o, mine) or (mine.source == "shared"
+                                   and _kicker(o.norm, mine.norm, o.source == "h1")))}
+        score = (round(sum(SOURCE_WEIGHTS.get(s, 0.0) for s in supporters), 6), -mine.rank)
         if best is None or score > best[0]:
-            best = (score, text)
-    return best[1]
+            best = (score, mine)
+    winner = best[1]
+    return _spelling([c for c in cands if c.key == winner.key]) if winner.source != "shared" \
+        else winner.text
