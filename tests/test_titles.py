@@ -32,8 +32,7 @@ def test_words_added_without_a_separator_are_content_not_an_affix():
 
 def test_titles_with_the_same_letters_agree_and_the_most_given_spelling_wins():
     chosen = choose(("jsonld", "Budget: " + HEADLINE), ("og", "Budget - " + HEADLINE),
-                    ("twitter", "Budget - " + HEADLINE), ("trafilatura", "Budget - " + HEADLINE),
-                    ("title_tag", "Budget - " + HEADLINE + " | Le Quotidien"),
+                    ("trafilatura", "Budget - " + HEADLINE),
                     ("h1", "Autre chose entièrement différente"))
     assert chosen == "Budget - " + HEADLINE
 

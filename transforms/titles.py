@@ -286,13 +286,15 @@ def _tail_text(text: str, tail_norm: str) -> str:
 
 def _spelling(group: list[_Candidate]) -> str:
     """The spelling most sources give, among candidates with the same key; ties go
-    to the more reliable source."""
-    votes: dict[str, float] = {}
+    to the heavier, then the more reliable sources."""
+    votes: dict[str, list[float]] = {}
     best_rank: dict[str, tuple[int, str]] = {}
     for c in group:
-        votes[c.norm] = votes.get(c.norm, 0.0) + SOURCE_WEIGHTS.get(c.source, 0.0)
+        vote = votes.setdefault(c.norm, [0, 0.0])
+        vote[0] += 1
+        vote[1] += SOURCE_WEIGHTS.get(c.source, 0.0)
         best_rank[c.norm] = min(best_rank.get(c.norm, (c.rank, c.text)), (c.rank, c.text))
-    norm = max(votes, key=lambda n: (round(votes[n], 6), -best_rank[n][0]))
+    norm = max(votes, key=lambda n: (votes[n][0], round(votes[n][1], 6), -best_rank[n][0]))
     return best_rank[norm][1]
 
 
