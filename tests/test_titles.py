@@ -1,9 +1,17 @@
 """Title choice: affixes, kickers and agreement between sources, on invented snippets."""
 from __future__ import annotations
 
+import datetime as dt
+
+import lxml.html
 import pytest
 
+from schemas.records import Article
 from transforms import titles
+from transforms.metadata import resolve_metadata
+from transforms.page_meta import collect_page_meta
+
+NOW = dt.datetime(2025, 3, 20, 12, 0, tzinfo=dt.timezone.utc)
 
 KEYS = titles.site_keys(["Le Quotidien"], "https://quotidien.example/a")
 HEADLINE = "Le conseil municipal vote le budget des écoles"
@@ -90,3 +98,39 @@ def test_a_declared_section_glued_to_the_end_is_stripped():
     assert titles.strip_site_affixes(raw, KEYS) == HEADLINE + "-Politique"
     assert choose(("og", raw), ("twitter", raw), ("jsonld", HEADLINE), sections=["Politique"]) \
         == HEADLINE
+
+
+def _resolved_title(html: str, extracted: dict) -> tuple[str | None, str | None]:
+    url = "https://verein.example/protokolle/2019"
+    page = collect_page_meta(lxml.html.document_fromstring(html), url)
+    article = Article(url=url, feed_url=None, fetched_at=NOW, text="Du texte.",
+                      page_meta=page, extracted_meta=extracted)
+    resolved = resolve_metadata(article, now=NOW)
+    return resolved.title, resolved.site_name
+
+
+def test_a_site_name_guessed_from_the_headline_does_not_hide_the_headline():
+    headline = "Protokoll der Sitzung vom zehnten Oktober"
+    html = (f"<html><head><title>{headline} – Verein</title></head>"
+            f"<body><h1>{headline}</h1></body></html>")
+    # trafilatura's sitename falls back to a part of <title>: here the headline itself.
+    title, site_name = _resolved_title(html, {"title": headline, "sitename": headline})
+    assert title == headline
+    assert site_name != headline
+
+
+def test_application_name_equal_to_the_headline_is_no_site_name():
+    headline = "Studentenwohnheime sind zu voll, warnen Fachleute"
+    html = (f'<html><head><meta name="application-name" content="{headline}">'
+            f"<title>{headline}</title></head><body><h1>{headline}</h1></body></html>")
+    title, site_name = _resolved_title(html, {"title": headline, "sitename": headline})
+    assert (title, site_name) == (headline, None)
+
+
+def test_a_real_site_name_is_still_stripped_and_dropped():
+    html = ('<html><head><meta property="og:site_name" content="Vereinsblatt">'
+            "<title>Neuer Vorstand gewählt | Vereinsblatt</title></head>"
+            "<body><h1>Vereinsblatt</h1><h1>Neuer Vorstand gewählt</h1></body></html>")
+    title, site_name = _resolved_title(html, {"title": "Neuer Vorstand gewählt",
+                                              "sitename": "Vereinsblatt"})
+    assert (title, site_name) == ("Neuer Vorstand gewählt", "Vereinsblatt")

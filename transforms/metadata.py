@@ -23,7 +23,7 @@ from schemas.records import Article
 from transforms import authors as _authors
 from transforms import dates as _dates
 from transforms.common import ParDoWithRejects, counter
-from transforms.titles import choose_title, site_keys
+from transforms.titles import choose_title, normalise_title, site_keys
 
 __all__ = ["ResolveMetadata", "resolve_metadata", "published_evidence", "split_dateline", "MAX_TOPICS"]
 
@@ -104,12 +104,16 @@ def _split_keywords(value: Any) -> list[str]:
     return [k.strip() for k in re.split(r"[,;]", value) if k.strip()]
 
 
-def _site_name(page: dict, article_ld: list[dict], entry, extracted: dict) -> Optional[str]:
+def _site_name(page: dict, article_ld: list[dict], entry, extracted: dict,
+               title_candidates: list[tuple[str, str]]) -> Optional[str]:
     publisher = next((n for item in article_ld for n in _names(item.get("publisher"))), None)
     other = next((o.get("name") for o in page.get("jsonld_other") or []
                   if "organization" in str(o.get("@type", "")).lower() and o.get("name")), None)
-    return _first_str(page.get("og_site_name"), publisher, (page.get("meta") or {}).get("application-name"),
-                      other, getattr(entry, "feed_title", None), extracted.get("sitename"))
+    app, guessed = (page.get("meta") or {}).get("application-name"), extracted.get("sitename")
+    return _first_str(page.get("og_site_name"), publisher,
+                      None if _is_a_title(app, title_candidates) else app,
+                      other, getattr(entry, "feed_title", None),
+                      None if _is_a_title(guessed, title_candidates) else guessed)
 
 
 def _title_candidates(page: dict, article_ld: list[dict], entry, extracted: dict):
@@ -120,6 +124,17 @@ def _title_candidates(page: dict, article_ld: list[dict], entry, extracted: dict
     out += [("twitter", meta.get("twitter:title")), ("trafilatura", extracted.get("title")),
             ("title_tag", page.get("title_tag"))]
     return [(s, html.unescape(t)) for s, t in out if t]
+
+
+def _is_a_title(name: Any, candidates: list[tuple[str, str]]) -> bool:
+    """Whether a supposed site name is one of the page's titles.
+
+    Without a site name in the page, trafilatura takes a part of `<title>` for its
+    sitename, often the headline itself, and some pages repeat the headline in
+    `application-name`. Used as a site name, it would strip the headline away.
+    """
+    return isinstance(name, str) and normalise_title(name) in {
+        normalise_title(t) for _, t in candidates}
 
 
 def _topics(page: dict, article_ld: list[dict], extracted: dict) -> list[str]:
@@ -202,13 +217,14 @@ def resolve_metadata(article: Article, now: Optional[dt.datetime] = None) -> Art
     article_ld = [i for i in page.get("jsonld") or [] if not any(
         t in str(i.get("@type", "")).lower() for t in ("webpage", "itempage"))]
     article_ld += [i for i in page.get("jsonld") or [] if i not in article_ld]
-    site_name = _site_name(page, article_ld, entry, extracted) or article.site_name
-    names_for_keys = [site_name, page.get("og_site_name"), extracted.get("sitename"),
-                      getattr(entry, "feed_title", None)]
+    candidates = _title_candidates(page, article_ld, entry, extracted)
+    site_name = _site_name(page, article_ld, entry, extracted, candidates) or article.site_name
+    names_for_keys = [site_name, page.get("og_site_name"), getattr(entry, "feed_title", None)]
     names_for_keys += [n for item in article_ld for n in _names(item.get("publisher"))]
     names_for_keys += [o.get("name") for o in page.get("jsonld_other") or []
                        if "person" not in str(o.get("@type", "")).lower()]
-    keys = site_keys([n for n in names_for_keys if isinstance(n, str)], base_url)
+    keys = site_keys([n for n in names_for_keys + [extracted.get("sitename")]
+                      if isinstance(n, str)], base_url)
     meta = page.get("meta") or {}
 
     section = _first_str(meta.get("article:section"), meta.get("og:article:section"),
@@ -216,8 +232,9 @@ def resolve_metadata(article: Article, now: Optional[dt.datetime] = None) -> Art
                          meta.get("parsely-section"), meta.get("section"),
                          (_split_keywords(extracted.get("categories")) or [None])[0])
     sections = [s for s in (section, meta.get("category")) if s]
-    title = choose_title(_title_candidates(page, article_ld, entry, extracted), keys, sections) \
-        or article.title
+    title_keys = site_keys([n for n in names_for_keys if isinstance(n, str)], base_url) \
+        if _is_a_title(extracted.get("sitename"), candidates) else keys
+    title = choose_title(candidates, title_keys, sections) or article.title
 
     dateline, dateline_agency, text = split_dateline(article.text, title)
     authors, agencies = _authors.resolve_authors(
