@@ -134,3 +134,13 @@ def test_a_real_site_name_is_still_stripped_and_dropped():
     title, site_name = _resolved_title(html, {"title": "Neuer Vorstand gewählt",
                                               "sitename": "Vereinsblatt"})
     assert (title, site_name) == ("Neuer Vorstand gewählt", "Vereinsblatt")
+
+
+def test_a_headline_naming_the_site_stays_when_two_headline_sources_give_it():
+    keys = titles.site_keys(["Vereinsblatt"], "https://vereinsblatt.example/a")
+    assert titles.choose_title([("og", "Zehn Jahre Vereinsblatt"), ("h1", "Zehn Jahre Vereinsblatt"),
+                                ("title_tag", "Zehn Jahre Vereinsblatt | Vereinsblatt")], keys) \
+        == "Zehn Jahre Vereinsblatt"
+    # One source alone naming the site with some decoration is the site, not a headline.
+    assert titles.choose_title([("og", "Vereinsblatt Online"), ("h1", "Neuer Vorstand gewählt")],
+                               keys) == "Neuer Vorstand gewählt"

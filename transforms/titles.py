@@ -199,6 +199,21 @@ def _kicker(longer: str, shorter: str, glued: bool = False,
     return kicker
 
 
+def _names_the_site(cand: _Candidate, cands: list[_Candidate], keys: set[str]) -> bool:
+    """Whether a candidate is the site's name rather than a headline.
+
+    A name with decoration ('Le Monde.fr', 'BBC News') is one, unless two sources
+    that state headlines of their own give it: then it is a headline that names
+    the site ('15 years of example.org').
+    """
+    if cand.key in keys:
+        return True
+    if not is_site_name(cand.text, keys):
+        return False
+    givers = {c.source for c in cands if c.key == cand.key and c.source in _STRONG}
+    return len(givers) < 2
+
+
 def _supports(other: _Candidate, mine: _Candidate) -> bool:
     """Whether the candidate `other` vouches for `mine`.
 
@@ -319,11 +334,11 @@ def choose_title(candidates: Sequence[tuple[str, Optional[str]]], keys: set[str]
             continue
         raw = re.sub(r"\s+", " ", raw).strip()
         text = strip_site_affixes(raw, keys, sections)
-        if not text or _GENERIC.match(text.strip()) or is_site_name(text, keys) \
-                or len(_key(text)) < 2:
+        if not text or _GENERIC.match(text.strip()) or len(_key(text)) < 2:
             continue
         cands.append(_Candidate(source, rank.get(source, len(rank)), text, normalise_title(text),
                                 _key(text), normalise_title(raw), bool(_ELLIPSIS.search(text))))
+    cands = [c for c in cands if not _names_the_site(c, cands, keys)]
     if not cands:
         return None
     cands = _drop_h1_kickers(cands)
