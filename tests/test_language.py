@@ -94,3 +94,22 @@ def test_stage_turns_a_crash_into_a_reject():
         assert_that(good, equal_to([]), label="good")
         assert_that(rejects | beam.Map(lambda r: (r.stage, r.reason.split(":")[0], r.run_id)),
                     equal_to([("language", "crash", "r1")]), label="rejects")
+
+
+def test_detector_matches_langdetect_bit_for_bit():
+    from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
+    DetectorFactory.seed = 0
+    factory = DetectorFactory()
+    factory.load_profile(PROFILES_DIRECTORY)
+    profiles = language._profiles()
+    assert profiles.langs == tuple(factory.langlist)
+    texts = (FR, DE, EN, "NATO und EU: Die GROSSE Koalition", "Tiếng Việt có dấu",
+             "Ştiinţa și țara", "日本語のテキストです。カタカナ", "中华人民共和国", "مرحبا بالعالم",
+             "Привет, мир", "a  b\n\nc d", "Hi", "Read More News in Urdu بلاول زرداری کی")
+    for text in texts:
+        reference = factory.create()
+        reference.set_max_text_length(len(text) + 1)
+        reference.append(text)
+        reference._detect_block()
+        assert profiles.probabilities(text).tolist() == reference.langprob, text
+    assert profiles.probabilities("12345 !!") is None
