@@ -103,3 +103,66 @@ def test_bare_page_gives_empty_evidence():
     meta = collect_page_meta(_tree("<html><body><p>Rien.</p></body></html>"), None)
     assert meta["jsonld"] == [] and meta["h1"] == [] and meta["byline"] == []
     assert meta["og_title"] is None and meta["html_lang"] is None and meta["title_tag"] is None
+
+
+# ------------------------------------------------------------------ bylines
+
+def _bylines(body: str) -> list[str]:
+    return collect_page_meta(_tree(f"<html><body>{body}</body></html>"), None)["byline"]
+
+
+def test_byline_classes_match_whatever_their_case():
+    assert _bylines('<div class="ArticleByline">Anna Fink</div>'
+                    '<span id="AUTHOR-NAME">Jan Roth</span>'
+                    '<p data-testid="Writer">Eva Lind</p>') == ["Anna Fink", "Jan Roth", "Eva Lind"]
+
+
+def test_byline_class_folds_like_the_regex_dotted_and_dotless_i():
+    # re.I folds the dotless ı onto i: 'BYLıNE' says byline as much as 'byline'.
+    assert _bylines('<div class="BYLıNE">Anna Fink</div>') == ["Anna Fink"]
+
+
+def test_only_the_innermost_byline_element_counts():
+    assert _bylines('<div class="author-box"><p>Texte</p>'
+                    '<span class="author-name">Anna Fink</span></div>') == ["Anna Fink"]
+
+
+def test_byline_container_known_by_data_testid_only_is_kept():
+    # Only class and id make an element a container, as before.
+    assert _bylines('<div class="byline"><span data-testid="author">Anna Fink</span></div>') \
+        == ["Anna Fink"]
+
+
+def test_avatar_bio_and_share_elements_are_no_bylines():
+    assert _bylines('<div class="author-avatar">Photo</div><div class="author-bio">Anna writes.</div>'
+                    '<a class="share-author" href="#">Share</a>') == []
+
+
+def test_rel_and_itemprop_author_come_first_with_their_name_parts():
+    got = _bylines('<p class="byline">Par Paul Durand</p>'
+                   '<span itemprop="author"><span itemprop="name">Anne Martin</span>, Paris</span>'
+                   '<a rel="author" href="/jan">Jan Roth</a>'
+                   '<meta itemprop="author" content="Eva Lind">')
+    assert got == ["Anne Martin", "Jan Roth", "Eva Lind", "Par Paul Durand"]
+
+
+def test_a_rel_author_counts_only_on_links():
+    assert _bylines('<span rel="author">Anna Fink</span>') == []
+
+
+def test_byline_words_inside_other_words_and_urls_are_no_marks():
+    assert _bylines('<a href="/author/anna" class="link">Anna</a>'
+                    '<div class="coauthored">x</div><div class="co-author">y</div>') == ["y"]
+    assert _bylines('<div class="mx-auto">Menu</div><div class="authority">Tom Ek</div>') == ["Tom Ek"]
+
+
+def test_long_and_repeated_bylines_are_dropped_and_at_most_twenty_kept():
+    many = "".join(f'<span class="byline">Name {i}</span>' for i in range(30))
+    assert _bylines(many) == [f"Name {i}" for i in range(20)]
+    assert _bylines(f'<span class="byline">{"x" * 201}</span><span class="byline">A</span>'
+                    '<span class="byline">A</span>') == ["A"]
+
+
+def test_a_control_character_in_a_byline_class_is_no_problem():
+    # lxml keeps it in the attribute, but no XPath value may hold it.
+    assert _bylines('<div class="byline\x0b">Anna Fink</div>') == ["Anna Fink"]

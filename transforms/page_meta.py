@@ -13,6 +13,7 @@ from typing import Any, Iterable, Optional
 from urllib.parse import urljoin
 
 import lxml.html
+from lxml import etree
 
 __all__ = ["collect_page_meta", "ARTICLE_TYPES"]
 
@@ -59,6 +60,8 @@ _BYLINE_CLASS = re.compile(r"byline|\bauthor|autor|auteur|writer|reporter|journa
                            r"article-?by|posted-?by", re.I)
 _BYLINE_SKIP = re.compile(r"avatar|image|img|photo|bio\b|biography|about-?the|social|"
                           r"follow|share|more-from|related|comment", re.I)
+_BYLINE_TAGS = frozenset({"div", "span", "p", "a", "address", "li", "strong", "em", "small"})
+_MAX_BYLINES = 20
 _MAX_BYLINE = 200
 _WS = re.compile(r"\s+")
 
@@ -161,32 +164,99 @@ def _meta(tree) -> tuple[dict[str, str], dict[str, list[str]]]:
     return meta, {k: v for k, v in lists.items() if len(v) > 1}
 
 
+# Bylines in two XPath passes that make no element objects but for the few candidates:
+# the class/id/data-testid/itemprop/rel values as plain strings, scanned at once for
+# byline words; then the elements holding one of the values found.
+_LABEL_VALUES = etree.XPath("//@class | //@id | //@data-testid | //@itemprop | //a/@rel",
+                            smart_strings=False)
+_HOLDERS = etree.XPath("//@*[. = $values]/..")
+_ITEMPROP_NAME = etree.XPath('.//*[@itemprop="name"]')
+# Lower-case substrings, one at least in any value `_BYLINE_CLASS` matches.
+_BYLINE_WORDS = ("byline", "author", "autor", "auteur", "writer", "reporter", "journalist",
+                 "cleby", "cle-by", "tedby", "ted-by")
+
+
+def _matching(values: list[str]) -> set[str]:
+    """The values that `_BYLINE_CLASS` matches.
+
+    The values are joined by NUL (no attribute value holds one) and lower-cased
+    once; only values holding one of `_BYLINE_WORDS` go to the regex. When
+    lower-casing is not one character for one, or leaves a character that `re.I`
+    folds onto the pattern's letters (dotless i, long s), every value goes to it.
+    """
+    blob = "\x00".join(values)
+    low = blob.lower()
+    if len(low) != len(blob) or "ı" in low or "ſ" in low:
+        return {v for v in values if _BYLINE_CLASS.search(v)}
+    found = set()
+    for word in _BYLINE_WORDS:
+        at = low.find(word)
+        while at >= 0:
+            start, end = low.rfind("\x00", 0, at) + 1, low.find("\x00", at)
+            end = len(low) if end < 0 else end
+            value = blob[start:end]
+            if _BYLINE_CLASS.search(value):
+                found.add(value)
+            at = low.find(word, end)
+    return found
+
+
+def _holders(tree, values: set[str]) -> list:
+    """The elements with an attribute equal to one of `values`, in document order."""
+    box = etree.Element("values")
+    try:
+        for value in values:
+            etree.SubElement(box, "v").text = value
+    except ValueError:  # a control character: no XPath node can carry it
+        return [el for el in tree.iter() if isinstance(el.tag, str)
+                and any(v in values for v in el.attrib.values())]
+    return _HOLDERS(tree, values=list(box))
+
+
+def _label(el, *attrs: str) -> str:
+    return " ".join(filter(None, (el.get(a) for a in attrs)))
+
+
 def _bylines(tree) -> list[str]:
+    """Byline texts, at most `_MAX_BYLINES`, in this order:
+
+    1. `rel=author` links and `itemprop=author` elements (their `itemprop=name`
+       parts when they have some, else their text or `content`);
+    2. elements (div, span, p, a, ...) whose class, id or data-testid says
+       byline/author/writer/... and not avatar/bio/share/..., innermost only: an
+       element holding another such match is a container and is skipped.
+    """
     found: list[str] = []
 
     def add(value: str) -> None:
         if value and len(value) <= _MAX_BYLINE and value not in found:
             found.append(value)
 
-    for el in tree.xpath('//a[@rel="author"] | //*[@itemprop="author"]'):
-        names = el.xpath('.//*[@itemprop="name"]')
-        if names:
+    values = _LABEL_VALUES(tree)
+    matching = _matching(values)
+    wanted = matching | ({"author"} if "author" in values else set())
+    if not wanted:
+        return found
+    holders = _holders(tree, wanted)
+    for el in holders:
+        if el.get("itemprop") == "author" or (el.tag == "a" and el.get("rel") == "author"):
+            names = _ITEMPROP_NAME(el)
             for name in names:
                 add(_text(name) or (name.get("content") or "").strip())
-        else:
-            add(_text(el) or (el.get("content") or "").strip())
-    xpath = ('//*[self::div or self::span or self::p or self::a or self::address or self::li'
-             ' or self::strong or self::em or self::small][@class or @id or @data-testid]')
-    for el in tree.xpath(xpath):
-        label = " ".join(filter(None, (el.get("class"), el.get("id"), el.get("data-testid"))))
-        if _BYLINE_CLASS.search(label) and not _BYLINE_SKIP.search(label):
-            # Innermost matches are the cleanest; skip containers of other matches.
-            if any(_BYLINE_CLASS.search(" ".join(filter(None, (c.get("class"), c.get("id")))))
-                   for c in el.iterdescendants() if isinstance(c.tag, str)):
-                continue
-            add(_text(el))
-        if len(found) >= 20:
+            if not names:
+                add(_text(el) or (el.get("content") or "").strip())
+    labelled = [el for el in holders
+                if any(el.get(a) in matching for a in ("class", "id", "data-testid"))]
+    containers = set()
+    for el in labelled:
+        if el.get("class") in matching or el.get("id") in matching:
+            containers.update(el.iterancestors())
+    for el in labelled:
+        if len(found) >= _MAX_BYLINES:
             break
+        if el.tag in _BYLINE_TAGS and el not in containers:
+            if not _BYLINE_SKIP.search(_label(el, "class", "id", "data-testid")):
+                add(_text(el))
     return found
 
 
