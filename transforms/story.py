@@ -102,14 +102,47 @@ class StoryDoc:
     time: Optional[float] = None
 
 
+class _RarityTable:
+    """One language's list: sorted 64-bit word hashes and their wordfreq bucket.
+
+    About 10 bytes a word (2-3 MB a language) instead of a dict of strings
+    and floats (about 20 MB). `hash(str)` is salted per process, so a table
+    is never pickled: `TermRarity` rebuilds it where it is used.
+    """
+
+    __slots__ = ("hashes", "buckets")
+
+    def __init__(self, buckets: Sequence[Sequence[str]]):
+        import numpy as np
+        sizes = [len(words) for words in buckets]
+        hashes = np.fromiter((hash(w) for words in buckets for w in words), dtype=np.int64,
+                             count=sum(sizes))
+        index = np.repeat(np.arange(len(sizes), dtype=np.uint16), sizes)
+        # a word listed twice keeps its first (most frequent) bucket, as wordfreq does
+        self.hashes, first = np.unique(hashes, return_index=True)
+        self.buckets = index[first]
+
+    def lookup(self, words: Sequence[str]):
+        """Bucket index of each word; -1 for words not in the list."""
+        import numpy as np
+        keys = np.fromiter((hash(w) for w in words), dtype=np.int64, count=len(words))
+        if not len(self.hashes):
+            return np.full(len(words), -1, dtype=np.int32)
+        at = np.minimum(np.searchsorted(self.hashes, keys), len(self.hashes) - 1)
+        found = self.hashes[at] == keys
+        return np.where(found, self.buckets[at].astype(np.int32), -1)
+
+
 class TermRarity:
     """Background rarity of words per language, from wordfreq's frequency lists.
 
     `rarity(word, lang)` is `max(0, cut - zipf)`: 0 for the commonest words,
     `cut - unknown_zipf` for words rarer than `min_zipf` or unknown. Only
-    words at or above `min_zipf` are kept (about 180k a language). Lists load lazily per
-    language; share one instance per worker process (`DoFn.setup` with
-    `apache_beam.utils.shared.Shared`).
+    words at or above `min_zipf` are kept (about 180k a language), as a
+    compact `_RarityTable` (word hashes and buckets, about 2-3 MB a language).
+    Lists load lazily per language; `zipfs` looks up many words at once (what
+    `story_vector` uses). Share one instance per worker process (`DoFn.setup`
+    with `apache_beam.utils.shared.Shared`); pickling drops the tables.
     """
 
     def __init__(self, cut: float = 6.0, default_language: str = "en", min_zipf: float = 1.5,
@@ -118,11 +151,20 @@ class TermRarity:
         self.default_language = default_language
         self.min_zipf = min_zipf
         self.unknown_zipf = unknown_zipf
-        self._tables: dict[str, dict[str, float]] = {}
+        self._last = int(round((9.0 - min_zipf) * 100))     # bucket i holds zipf 9 - i/100
+        # zipf of bucket i, then of unknown words (index -1)
+        self._zipf_of = [round(9.0 - i / 100.0, 2) for i in range(self._last + 1)] + [unknown_zipf]
+        self._tables: dict[str, _RarityTable] = {}
 
-    def _table(self, lang: Optional[str]) -> dict[str, float]:
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_tables"] = {}       # word hashes are only valid in the process that built them
+        return state
+
+    def _table(self, lang: Optional[str]) -> _RarityTable:
         lang = (lang or "").lower().split("-")[0]
-        if lang not in self._tables:
+        table = self._tables.get(lang)
+        if table is None:
             import wordfreq
             # wordfreq caches every list it reads for good; read around the cache
             read = getattr(wordfreq.get_frequency_list, "__wrapped__", wordfreq.get_frequency_list)
@@ -131,18 +173,20 @@ class TermRarity:
             except (LookupError, ValueError, KeyError, OSError):
                 if lang == self.default_language:
                     raise
-                self._tables[lang] = self._table(self.default_language)
-                return self._tables[lang]
-            last = int(round((9.0 - self.min_zipf) * 100))       # bucket i holds zipf 9 - i/100
-            table: dict[str, float] = {}
-            for i, words in enumerate(buckets[:last + 1]):
-                for word in words:
-                    table.setdefault(word, round(9.0 - i / 100.0, 2))
-            self._tables[lang] = table
-        return self._tables[lang]
+                table = self._tables[lang] = self._table(self.default_language)
+                return table
+            table = self._tables[lang] = _RarityTable(buckets[:self._last + 1])
+        return table
+
+    def zipfs(self, words: Sequence[str], lang: Optional[str]) -> list[float]:
+        """The zipf value of each word (`unknown_zipf` when not listed), in one look-up."""
+        if not words:
+            return []
+        zipf_of = self._zipf_of
+        return [zipf_of[b] for b in self._table(lang).lookup(words).tolist()]
 
     def zipf(self, word: str, lang: Optional[str]) -> float:
-        return self._table(lang).get(word, self.unknown_zipf)
+        return self.zipfs([word], lang)[0]
 
     def rarity(self, word: str, lang: Optional[str]) -> float:
         return max(0.0, self.cut - self.zipf(word, lang))
@@ -171,56 +215,104 @@ def _fold(text: str) -> str:
                    if not unicodedata.combining(c)).lower()
 
 
-def _features(text: str, lang: Optional[str], rarity: TermRarity) -> tuple[Counter, dict[str, str]]:
-    """Feature counts, and the lower-case surface form of each (for rarity look-ups)."""
+class _Folds(dict):
+    """token -> `_fold(token)`, computed once per distinct token of a text."""
+
+    def __missing__(self, token: str) -> str:
+        folded = self[token] = _fold(token) if not token.isascii() else token.lower()
+        return folded
+
+
+def _features(sentences: list[list[str]], zipf: dict[str, float]) -> tuple[Counter, dict[str, str]]:
+    """Feature counts, and the lower-case surface form of each (for rarity look-ups).
+
+    `sentences` are the tokens of each sentence; `zipf` maps every lower-cased
+    word token to its zipf value. Plain words are counted in one pass
+    (`Counter`); only the tokens that start with a capital or a digit are
+    looked at one by one (names, their runs, numbers).
+    """
     counts: Counter = Counter()
     surface: dict[str, str] = {}
-    for sentence in _SENTENCE.split(text):
-        tokens = _TOKEN.findall(sentence)
+    fold = _Folds()
+    tokens = [t for sentence in sentences for t in sentence]
+    special = {t for t in set(tokens) if t[0].isupper() or t[0].isdigit()}
+    words = Counter(map(str.lower, tokens))     # minus names and numbers below
+    consumed: list[int] = []                    # positions of names and numbers
+    offset = 0
+    for sentence in sentences:
         run: list[str] = []
-
-        def close_run():
-            if run:
-                for token in run:
-                    counts["e:" + _fold(token)] += 1
-                    surface.setdefault("e:" + _fold(token), token.lower())
-                if len(run) > 1:
-                    joined = "E:" + "_".join(_fold(t) for t in run)
-                    counts[joined] += 1
-                    surface.setdefault(joined, "_".join(t.lower() for t in run))
-                run.clear()
-
-        for i, token in enumerate(tokens):
+        last = -2
+        for i in [i for i, t in enumerate(sentence) if t in special]:
+            token = sentence[i]
+            if run and i != last + 1:
+                _close_run(run, counts, surface, fold)
             if token[0].isdigit():
-                close_run()
+                consumed.append(offset + i)
+                if run:
+                    _close_run(run, counts, surface, fold)
                 number = _GROUPING.sub("", token).replace(",", ".")
                 if len(number) >= 2:
                     counts["n:" + number] += 1
                 continue
             low = token.lower()
-            zipf = rarity.zipf(low, lang)
-            if token[0].isupper() and zipf < _ENTITY_MAX_ZIPF and not (i == 0 and zipf >= _INITIAL_MAX_ZIPF):
+            z = zipf[low]
+            if z < _ENTITY_MAX_ZIPF and not (i == 0 and z >= _INITIAL_MAX_ZIPF):
                 run.append(token)
-            else:
-                close_run()
-                if len(low) >= 3:
-                    counts["w:" + _fold(low)] += 1
-                    surface.setdefault("w:" + _fold(low), low)
-        close_run()
+                last = i
+                words[low] -= 1
+                consumed.append(offset + i)
+            elif run:
+                _close_run(run, counts, surface, fold)
+        if run:
+            _close_run(run, counts, surface, fold)
+        offset += len(sentence)
+    by_key: dict[str, list[str]] = {}
+    for low, count in words.items():
+        if count > 0 and len(low) >= 3 and not low[0].isdigit():
+            key = "w:" + fold[low]
+            counts[key] += count
+            by_key.setdefault(key, []).append(low)
+    clashes = {key: lows for key, lows in by_key.items() if len(lows) > 1}
+    for key, lows in by_key.items():
+        surface[key] = lows[0]
+    if clashes:       # words folding to one key ('élan', 'elan'): the first plain occurrence names it
+        skip = set(consumed)
+        first = {}
+        for j, token in enumerate(tokens):
+            if j not in skip:
+                first.setdefault(token.lower(), j)
+        for key, lows in clashes.items():
+            surface[key] = min(lows, key=first.__getitem__)
     return counts, surface
 
 
-def _weight(feature: str, body: str, lang: Optional[str], rarity: TermRarity) -> float:
+def _close_run(run: list[str], counts: Counter, surface: dict[str, str], fold: _Folds) -> None:
+    """Counts a run of capitalised tokens: each token 'e:', the whole run 'E:'."""
+    for token in run:
+        key = "e:" + fold[token]
+        counts[key] += 1
+        if key not in surface:
+            surface[key] = token.lower()
+    if len(run) > 1:
+        joined = "E:" + "_".join(fold[t] for t in run)
+        counts[joined] += 1
+        if joined not in surface:
+            surface[joined] = "_".join(t.lower() for t in run)
+    run.clear()
+
+
+def _weight(feature: str, body: str, rarity: dict[str, float]) -> float:
+    """The weight of one feature; `rarity` maps lower-cased words to their rarity."""
     kind = feature[0]
     if kind == "n":
         if _specific_number(body):
             return _NUMBER_WEIGHT
         return _YEAR_WEIGHT if _YEAR.fullmatch(body) else _SMALL_NUMBER_WEIGHT
     if kind == "E":
-        return max(rarity.rarity(part, lang) for part in body.split("_")) * _ENTITY_WEIGHT + 1.0
+        return max(rarity[part] for part in body.split("_")) * _ENTITY_WEIGHT + 1.0
     if kind == "e":
-        return rarity.rarity(body, lang) * _ENTITY_WEIGHT
-    return rarity.rarity(body, lang)
+        return rarity[body] * _ENTITY_WEIGHT
+    return rarity[body]
 
 
 def story_vector(text: str, language: Optional[str], rarity: TermRarity,
@@ -229,15 +321,25 @@ def story_vector(text: str, language: Optional[str], rarity: TermRarity,
 
     Features: 'w:<word>' (rarity-weighted), 'e:<name>' and 'E:<full_name>'
     for capitalised runs, 'n:<number>'; weight (1 + ln tf) * rarity, the
-    `max_features` heaviest kept.
+    `max_features` heaviest kept. The text is tokenised once and its distinct
+    words looked up in the rarity table together.
     """
     full = f"{title}\n{text}" if title and title.strip() not in (text or "")[:len(title) + 200] else (text or "")
-    counts, surface = _features(full, language, rarity)
+    sentences = [_TOKEN.findall(s) for s in _SENTENCE.split(full)]
+    words = list({t.lower() for t in set().union(*sentences) if not t[0].isdigit()})
+    zipf = dict(zip(words, rarity.zipfs(words, language)))
+    counts, surface = _features(sentences, zipf)
+    cut = rarity.cut
+    word_rarity = {w: max(0.0, cut - z) for w, z in zipf.items()}
     weights = {}
+    log = math.log
     for feature, count in counts.items():
-        w = (1.0 + math.log(count)) * _weight(feature, surface.get(feature, feature[2:]), language, rarity)
+        if feature[0] == "w":
+            w = word_rarity[surface[feature]]
+        else:
+            w = _weight(feature, surface.get(feature, feature[2:]), word_rarity)
         if w > 0:
-            weights[feature] = w
+            weights[feature] = w if count == 1 else (1.0 + log(count)) * w
     top = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:max_features]
     norm = math.sqrt(sum(w * w for _, w in top)) or 1.0
     return {f: round(w / norm, 6) for f, w in top}
