@@ -46,12 +46,15 @@ LINK_LIST_MAX_LINES = 15
 KEY_MAX_WORDS = 60
 
 _SENTENCE_END = re.compile(r"[.!?…:;\"'»”)。！？」』]\s*$")
-_FOLD = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'",
-                       "“": '"', "”": '"', "„": '"', "«": '"', "»": '"',
-                       "–": "-", "—": "-", "−": "-", "‐": "-", "‑": "-"})
+_FOLD_SOURCE = {"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'",
+                "“": '"', "”": '"', "„": '"', "«": '"', "»": '"',
+                "–": "-", "—": "-", "−": "-", "‐": "-", "‑": "-"}
+_FOLD = str.maketrans(_FOLD_SOURCE)
 _FULL_STOP = re.compile(r"[.。][\"'»”)]?\s*$")
 # Edge punctuation is stripped, except a leading "©" and enclosing brackets.
 _EDGE_PUNCT = re.compile(r"^[^\w©(\[]+|[^\w)\]]+$")
+# The characters _FOLD changes: text without them is not translated.
+_FOLD_CHARS = re.compile("[" + "".join(_FOLD_SOURCE) + "]")
 _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _BRACKETED = re.compile(r"^[(\[](.*)[)\]]$")
 _TOKEN = re.compile(r"\w+")
@@ -107,14 +110,22 @@ def load_rules(path: str | Path = RULES_PATH) -> tuple[Rule, ...]:
 
 def match_key(line: str) -> str:
     """The form rules match on: NFKC, casefolded, accents removed, punctuation folded."""
-    text = unicodedata.normalize("NFKC", line).casefold().translate(_FOLD)
+    text = unicodedata.normalize("NFKC", line).casefold()
+    if text.isascii():
+        return _EDGE_PUNCT.sub("", " ".join(text.split()))
+    if _FOLD_CHARS.search(text):
+        text = text.translate(_FOLD)
     if not text.isascii():
         text = _COMBINING.sub("", unicodedata.normalize("NFD", text))
     return _EDGE_PUNCT.sub("", " ".join(text.split()))
 
 
 def _token_key(text: str) -> str:
-    return " ".join(_TOKEN.findall(match_key(text)))
+    return _tokens(match_key(text))
+
+
+def _tokens(key: str) -> str:
+    return " ".join(_TOKEN.findall(key))
 
 
 def _title_keys(title: Optional[str]) -> set[str]:
@@ -265,7 +276,7 @@ def clean_text(text: str, *, title: Optional[str] = None, site_name: Optional[st
     for i, line in enumerate(lines.lines):
         if lines.words[i] > KEY_MAX_WORDS:
             continue
-        key = _token_key(line)
+        key = _tokens(lines.keys[i])
         if titles and key in titles:
             lines.kinds[i] = "repeated_headline"
         elif _doubled(key):
@@ -274,7 +285,7 @@ def clean_text(text: str, *, title: Optional[str] = None, site_name: Optional[st
     top, bottom = lines.region()
     for i, line in enumerate(lines.lines):
         if (lines.kinds[i] is None and site and (i < top or i > bottom)
-                and lines.words[i] <= KEY_MAX_WORDS and _token_key(line) == site):
+                and lines.words[i] <= KEY_MAX_WORDS and _tokens(lines.keys[i]) == site):
             lines.kinds[i] = "site_name"
     _apply_rules(lines, compiled, {"top", "bottom", "edges"}, top, bottom)
     for i in range(bottom + 1, len(lines.lines)):

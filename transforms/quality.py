@@ -26,12 +26,12 @@ _REPEATED_UNIT = re.compile(r"([^\W\d_]{3,12})\1{2,}")
 _XNUMX = re.compile(r"\bXNUMX\b")
 # The same capitalised word three times in a row on one line; the third may run
 # on ("Wich Wich Wichoff"). Lower-case repetition ("really really really") is emphasis.
-_STUTTER = re.compile(r"\b([^\W\d_]{3,})(?: \1){2}")
+_STUTTER = re.compile(r"\b([^\W\d_]{3,}+)(?: \1){2}")  # possessive: a whole word
 _BULLET = re.compile(r"^\s*(?:[-*•·▪►▸◦–—]|\d{1,2}[.)])\s+")
 _SENTENCE_END = re.compile(r"[.!?…:;\"'»”)。！？」』]\s*$")
 _LINK_LINE_WORDS = 10
 _WORD = re.compile(r"[^\W_]\S*")  # a token from its first letter or digit
-_LONG_RUN = re.compile(r"[^\W\d_]{9,}")
+_LONG_RUN = re.compile(r"(?<![^\W\d_])[^\W\d_]{9,}")  # from the start of a run only
 # Scripts written without spaces: two characters count as one word.
 _UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f]")
 _MIN_LINES_FOR_LINK_HEAVY = 5
@@ -42,23 +42,33 @@ def _nfkc(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
 
 
+def _counts(text: str) -> tuple[int, int]:
+    """(spaced words, unspaced characters) of a text: `word_count` before rounding."""
+    unspaced = len(_UNSPACED.findall(text))
+    spaced = _UNSPACED.sub(" ", text) if unspaced else text
+    return len(_WORD.findall(spaced)), unspaced
+
+
 def word_count(text: str) -> int:
     """Words in a text: whitespace-separated tokens with a letter or digit; CJK and Thai
     characters count two to a word."""
-    unspaced = len(_UNSPACED.findall(text))
-    spaced = _UNSPACED.sub(" ", text) if unspaced else text
-    return len(_WORD.findall(spaced)) + (unspaced + 1) // 2
+    spaced, unspaced = _counts(text)
+    return spaced + (unspaced + 1) // 2
 
 
-def mt_garbage(text: str) -> bool:
-    """True when the text carries machine-translation artefacts."""
-    norm = _nfkc(text)
+def _mt_garbage(norm: str) -> bool:
     if _XNUMX.search(norm):
         return True
     if any(m.group(1)[0].isupper() for m in _STUTTER.finditer(norm)):
         return True
-    return any(len(set(m.group(1))) > 1 for run in _LONG_RUN.findall(norm.casefold())
-               for m in _REPEATED_UNIT.finditer(run))
+    # Long letter runs only (a repeated unit is 9+ letters), searched in one pass.
+    runs = " ".join(_LONG_RUN.findall(norm.casefold()))
+    return any(len(set(m.group(1))) > 1 for m in _REPEATED_UNIT.finditer(runs))
+
+
+def mt_garbage(text: str) -> bool:
+    """True when the text carries machine-translation artefacts."""
+    return _mt_garbage(_nfkc(text))
 
 
 def is_short(text: str) -> bool:
@@ -66,29 +76,35 @@ def is_short(text: str) -> bool:
     return word_count(_nfkc(text)) < SHORT_TEXT_WORDS
 
 
-def _link_like(line: str) -> bool:
-    if _BULLET.match(line):
-        return True
-    return word_count(line) <= _LINK_LINE_WORDS and not _SENTENCE_END.search(line)
+def _link_heavy(lines: list[str], words: list[int]) -> bool:
+    if len(lines) < _MIN_LINES_FOR_LINK_HEAVY:
+        return False
+    linky = sum(n for line, n in zip(lines, words)
+                if _BULLET.match(line) or (n <= _LINK_LINE_WORDS and not _SENTENCE_END.search(line)))
+    return linky > sum(words) * LINK_HEAVY_SHARE
+
+
+def _lines(norm: str) -> tuple[list[str], list[tuple[int, int]]]:
+    lines = [line.strip() for line in norm.splitlines() if line.strip()]
+    return lines, [_counts(line) for line in lines]
 
 
 def is_link_heavy(text: str) -> bool:
     """True when most words are in list items or short lines without a sentence end."""
-    lines = [line.strip() for line in _nfkc(text).splitlines() if line.strip()]
-    if len(lines) < _MIN_LINES_FOR_LINK_HEAVY:
-        return False
-    total = sum(word_count(line) for line in lines)
-    linky = sum(word_count(line) for line in lines if _link_like(line))
-    return linky > total * LINK_HEAVY_SHARE
+    lines, counts = _lines(_nfkc(text))
+    return _link_heavy(lines, [s + (u + 1) // 2 for s, u in counts])
 
 
 def quality_flags(text: str) -> list[str]:
-    """The quality flags of a text, in a fixed order."""
+    """The quality flags of a text, in a fixed order (one normalisation, one pass over lines)."""
+    norm = _nfkc(text)
+    lines, counts = _lines(norm)
     flags = []
-    if mt_garbage(text):
+    if _mt_garbage(norm):
         flags.append("mt_garbage")
-    if is_short(text):
+    # Tokens never cross lines, so the text's counts are the sums of its lines'.
+    if sum(s for s, _ in counts) + (sum(u for _, u in counts) + 1) // 2 < SHORT_TEXT_WORDS:
         flags.append("short_text")
-    if is_link_heavy(text):
+    if _link_heavy(lines, [s + (u + 1) // 2 for s, u in counts]):
         flags.append("link_heavy")
     return flags
