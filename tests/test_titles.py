@@ -144,3 +144,17 @@ def test_a_headline_naming_the_site_stays_when_two_headline_sources_give_it():
     # One source alone naming the site with some decoration is the site, not a headline.
     assert titles.choose_title([("og", "Vereinsblatt Online"), ("h1", "Neuer Vorstand gewählt")],
                                keys) == "Neuer Vorstand gewählt"
+
+
+@pytest.mark.parametrize("raw", [
+    "08.11.2021 | " + HEADLINE,
+    HEADLINE + " | 2021-11-08",
+    HEADLINE + " -",
+])
+def test_date_segments_and_dangling_separators_are_stripped(raw):
+    assert titles.strip_site_affixes(raw, KEYS) == HEADLINE
+
+
+def test_a_number_that_is_not_a_date_stays():
+    raw = "11.8 | " + HEADLINE
+    assert titles.strip_site_affixes(raw, KEYS) == raw

@@ -35,6 +35,9 @@ _ELLIPSIS = re.compile(r"\s*(\.{3}|…)\s*$")
 _GENERIC = re.compile(r"^(home|homepage|accueil|startseite|inicio|news|nachrichten|"
                       r"actualités|untitled|page not found|404)$", re.I)
 _MAX_AFFIX_WORDS = 6
+_DATE_SEGMENT = re.compile(r"^\s*(\d{1,2}[./]\d{1,2}[./](\d{2}|\d{4})|\d{4}-\d{2}-\d{2})\s*$")
+# A separator left at the end with nothing after it ('Headline -').
+_DANGLING_SEPARATOR = re.compile(r"\s+(?:[|–—•·»›~/]|-{1,2})$")
 _SECOND_LEVEL = {"co", "com", "org", "net", "gov", "ac", "ne", "or", "go", "gv", "edu"}
 # A suffix starts with a separator: ' | Site', ' - Section', ' » Tagline', ' (Site)', ' : date'.
 _AFFIX_START = re.compile(r"^(?:\s*(?:[|–—•·»›~/]|-{1,2}|::)\s|\s+:\s|\s+\()")
@@ -111,7 +114,7 @@ def strip_site_affixes(title: Optional[str], keys: set[str],
     sections = [s.strip() for s in sections if s and s.strip()]
     section_keys = {_key(s) for s in sections}
     if len(texts) < 2:
-        return _strip_glued_section(title, sections)
+        return _strip_glued_section(_DANGLING_SEPARATOR.sub("", title), sections) or title
 
     def short(text: str) -> bool:
         return len(text.split()) <= _MAX_AFFIX_WORDS
@@ -139,10 +142,18 @@ def strip_site_affixes(title: Optional[str], keys: set[str],
     while len(texts) > 1 and _key(texts[0]) in section_keys:
         texts.pop(0)
         seps.pop(0)
+    # A date segment at either end ('08.11.2021 | Headline') dates the page, not the story.
+    if len(texts) > 1 and _DATE_SEGMENT.match(texts[-1]):
+        texts.pop()
+        seps.pop()
+    if len(texts) > 1 and _DATE_SEGMENT.match(texts[0]):
+        texts.pop(0)
+        seps.pop(0)
     out = texts[0]
     for sep, text in zip(seps, texts[1:]):
         out += sep + text
-    return _strip_glued_section(out.strip(), sections) or title
+    out = _DANGLING_SEPARATOR.sub("", out.strip())
+    return _strip_glued_section(out, sections) or title
 
 
 def _strip_glued_section(title: str, sections: list[str]) -> str:
