@@ -46,11 +46,34 @@ _TRAILING = re.compile(r"\s*[,|–—-]\s*(?:correspondent|correspondant|korresp
                        r"special|envoy|envoyé|in\s+\w+|à\s+\w+|aus\s+\w+|en\s+\w+).*$", re.I)
 _ROLE_CJK = re.compile(r"\s*(?:기자|특파원|통신원|논설위원|선임기자|記者|特派員|編集委員|論説委員|"
                        r"外\s*\d+\s*名|외\s*\d+\s*명).*$")
+_DOMAIN = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:com|org|net|de|at|ch|fr|es|it|uk|"
+                     r"co|info|news|tv|eu|be|nl|pl|ru)\b", re.I)
+# A byline label glued to the name by text_content(): 'AuthorAnna Fink', 'VonJan Roth'.
+_GLUED_PREFIX = re.compile(r"^(?:By|Von|Par|Por|Door|Author|Autor|Auteur|Text|Texte)(?=[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ])")
+_CONVERSATION = re.compile(r"\s+(?:im\s+gespräch\s+mit|in\s+conversation\s+with|"
+                           r"en\s+conversation\s+avec|en\s+conversación\s+con)\s+", re.I)
+_END_INITIAL = re.compile(r"(?<=\s)(Jr|Sr|[A-Z])$")
+# A one-word credit (a pen name or handle: 'gnaddrig', 'Creeny', 'Marianne1').
+_HANDLE = re.compile(r"^[^\W\d_][\w.\-]{2,29}$")
+_EMAIL_ONLY = re.compile(r"\S+@\S+")
 _MID_BY = re.compile(r"^.{1,40}?\s(?:Von|By|Par|Por|Door)\s+(?=[A-ZÀ-ÖØ-Þ])")
 _KANA = re.compile(r"[\u3040-\u309f]")  # hiragana: names are written in kanji or katakana
 _HANGUL = re.compile(r"[\uac00-\ud7af]")
 _CJK_NOT_NAMES = ("关注", "關注", "编辑", "編輯", "记者", "記者", "新闻", "新聞", "情報", "ニュース",
                   "フォロー", "뉴스", "기자", "편집", "신문", "구독", "网", "報")
+# One-word values of author fields that name no one.
+_NOT_HANDLES = frozenset({
+    "admin", "administrator", "wordpressadmin", "webadmin", "root", "user", "name", "unknown",
+    "anonymous", "anonym", "human", "posted", "post", "by", "von", "par", "autor", "author",
+    "auteur", "redakteur", "editor", "gast", "guest", "support", "info", "office", "kontakt",
+    "contact", "presse", "press", "redaktion", "redaction", "rédaction", "team", "staff",
+    "webmaster", "moderator", "mod", "system", "default", "blog", "blogger", "home", "none",
+    "null", "undefined", "n/a", "na", "agencies", "agenturen", "agences", "wire", "wires",
+    "newsdesk", "desk", "bureau", "verlag", "impressum", "datum", "date", "zeige", "view",
+    "publisher", "herausgeber", "verleger", "éditeur", "editeur", "editorial", "unbenannt",
+    "untitled", "anonym", "anonyme", "anónimo", "anonimo", "zvg", "privat", "archiv", "getty",
+    "imago", "shutterstock", "istock", "keystone",
+})
 _NAME_PARTICLES = {"van", "von", "der", "den", "de", "del", "della", "di", "da", "dos", "das",
                    "du", "la", "le", "ter", "ten", "zu", "y", "al", "el", "bin", "ben", "ibn", "st"}
 
@@ -93,6 +116,7 @@ def normalise_person(name: str) -> str:
     if letters and all(c.isupper() for c in letters if c.isalpha()) and not _CJK.search(name):
         name = " ".join(w.capitalize() if len(w) > 1 else w for w in name.split(" "))
         name = re.sub(r"(?<=[-'’])(\w)", lambda m: m.group(1).upper(), name)
+    name = _END_INITIAL.sub(r"\1.", name)
     return unicodedata.normalize("NFC", name)
 
 
@@ -121,10 +145,36 @@ def _looks_like_person(name: str, site_keys: set[str]) -> bool:
     return sum(1 for w in words if w[:1].isupper()) >= 2 or len(words) == 2
 
 
+def _names_organisation(piece: str, site_keys: set[str]) -> bool:
+    """The site, a newsroom ('Redaktion', 'Staff') or a name with a media word in it."""
+    _, not_persons, not_words = _data()
+    key = piece.casefold()
+    return (key in not_persons or bool(site_keys and is_site_name(piece, site_keys))
+            or any(w in not_words for w in re.split(r"[\s\-_.]+", key)))
+
+
+def _looks_like_handle(name: str, site_keys: set[str]) -> bool:
+    """A one-word name a structured author field may carry: a pen name or handle.
+
+    Letters first, 3 to 30 characters, no newsroom, media or UI word, not the
+    site, not an agency.
+    """
+    _, not_persons, not_words = _data()
+    key = name.casefold().strip(".")
+    if not _HANDLE.match(name) or key in not_persons or key in _NOT_HANDLES:
+        return False
+    if any(part in not_words or part in _NOT_HANDLES for part in re.split(r"[-_.]", key)):
+        return False
+    if agency_name(name) or (site_keys and is_site_name(name, site_keys)):
+        return False
+    return not name.isupper() or len(name) > 4
+
+
 def split_credit(credit: str) -> list[str]:
     """A credit line split into name-sized pieces ('By A and B, AFP' -> ['A', 'B', 'AFP'])."""
     credit = _WS.sub(" ", unicodedata.normalize("NFKC", _EMAIL.sub(" ", credit or ""))).strip()
     credit = _EDITING.sub("", credit)
+    credit = _CONVERSATION.sub(", ", _GLUED_PREFIX.sub("", credit))
     pieces: list[str] = []
     for m in _PAREN.finditer(credit):
         pieces.extend(p for p in (m.group(1), m.group(2)) if p)
@@ -150,22 +200,39 @@ def classify_credit(piece: str, site_keys: set[str]) -> tuple[str, Optional[str]
 
 
 class Credits:
-    """Persons and agencies gathered from one source, in order, without repeats."""
+    """Persons, one-word names (handles) and agencies gathered from one source, in
+    order, without repeats."""
 
     def __init__(self):
         self.persons: list[str] = []
+        self.handles: list[str] = []
         self.agencies: list[str] = []
+        self.organisations = 0  # credits naming the site, a newsroom or an organisation
 
-    def add_credit(self, credit: Optional[str], site_keys: set[str]) -> None:
+    def add_credit(self, credit: Optional[str], site_keys: set[str], handles: bool = False,
+                   agencies_only: bool = False) -> None:
+        """Adds the names of one credit line.
+
+        Args:
+          credit: the credit as the page gives it ('By A and B, AFP').
+          site_keys: `titles.site_keys` of the page: the site is never a person.
+          handles: a credit that is one word is a handle ('gnaddrig'); only for
+            fields that hold author names (JSON-LD, meta tags, bylines).
+          agencies_only: the credit names sources ('With reports from ...'): only
+            agencies count.
+        """
         if not credit or len(credit) > 300 or (_CJK.search(credit) and len(credit) > 40):
             return
         whole = agency_name(credit)
         if whole:
             self._add(self.agencies, whole)
             return
-        for piece in split_credit(credit):
+        # 'Deutsche Welle (www.dw.com)': a credit that gives a web address is an organisation.
+        agencies_only = agencies_only or bool(_DOMAIN.search(_EMAIL_ONLY.sub(" ", credit)))
+        pieces = split_credit(credit)
+        for piece in pieces:
             kind, value = classify_credit(piece, site_keys)
-            if kind == "person":
+            if kind == "person" and not agencies_only:
                 self._add(self.persons, value)
             elif kind == "agency":
                 self._add(self.agencies, value)
@@ -173,6 +240,20 @@ class Credits:
                 for agency in _agency_pattern().findall(piece):
                     if agency.isupper() or len(agency) > 4 or agency == agency_name(agency):
                         self._add(self.agencies, agency_name(agency))
+                if kind != "other" or agencies_only:
+                    continue
+                if _names_organisation(piece, site_keys):
+                    self.organisations += 1
+                elif handles and len(pieces) == 1 and _looks_like_handle(piece, site_keys):
+                    self._add(self.handles, normalise_person(piece))
+
+    def add_organisation(self, value: str) -> None:
+        """An author the page types as an Organization: an agency, or no one."""
+        agency = agency_name(value)
+        if agency:
+            self._add(self.agencies, agency)
+        else:
+            self.organisations += 1
 
     def add_agency(self, value: str) -> None:
         agency = agency_name(value)
@@ -191,19 +272,24 @@ def _name_key(name: str) -> str:
 
 
 def jsonld_credits(items: Sequence[dict], site_keys: set[str], key: str = "author") -> Credits:
-    """Credits from the `author` (or `creator`) of article-like JSON-LD items."""
+    """Credits from the `author` (or `creator`) of article-like JSON-LD items.
+
+    Persons and handles come from the first item that names any (items come
+    best first: a WebPage or VideoObject after the article, whose author may be
+    a photographer or a video desk); agencies from all items.
+    """
     credits = Credits()
 
-    def visit(node: Any, depth: int = 0) -> None:
+    def visit(node: Any, credits: Credits, depth: int = 0) -> None:
         if depth > 3 or node is None:
             return
         if isinstance(node, list):
             for item in node:
-                visit(item, depth + 1)
+                visit(item, credits, depth + 1)
             return
         if isinstance(node, str):
             if not node.startswith(("http://", "https://")):
-                credits.add_credit(node, site_keys)
+                credits.add_credit(node, site_keys, handles=True)
             return
         if not isinstance(node, dict):
             return
@@ -217,12 +303,20 @@ def jsonld_credits(items: Sequence[dict], site_keys: set[str], key: str = "autho
         if not isinstance(name, str) or not name.strip():
             return
         if any("organization" in t or "organisation" in t for t in types):
-            credits.add_agency(name)
+            credits.add_organisation(name)
             return
-        credits.add_credit(name, site_keys)
+        credits.add_credit(name, site_keys, handles=True)
 
     for item in items:
-        visit(item.get(key))
+        found = Credits()
+        visit(item.get(key), found)
+        for agency in found.agencies:
+            Credits._add(credits.agencies, agency)
+        credits.organisations += found.organisations
+        if not credits.persons and not credits.handles:
+            credits.persons, credits.handles = found.persons, found.handles
+        elif not credits.persons and found.persons:
+            credits.persons, credits.handles = found.persons, []
     return credits
 
 
@@ -252,6 +346,9 @@ _CONTRIBUTOR_LINES = [
                r"(?P<names>[^.\n]{2,120}?)\s*\.?$", re.I),
     re.compile(r"^(?:source|sources|fuente|fonte|quelle)\s*:\s*(?P<names>[^\n]{2,80}?)\s*\.?$", re.I),
 ]
+# 'With reports from Reforma and El Economista': sources (publications, agencies), not authors.
+_SOURCES = re.compile(r"(?:(?:wire\s+|agency\s+)?reports?|information|informations|files|material|"
+                      r"dispatches)\s+(?:from|de|des|von|der)\s+", re.I)
 _LEAD_AGENCY = re.compile(r"^[^\n]{0,80}?\((?P<agency>[A-Za-zÀ-ÿ./ -]{2,30})\)\s*[–—-]")
 
 
@@ -268,7 +365,10 @@ def contributor_credits(text: str, site_keys: set[str]) -> Credits:
         for pattern in _CONTRIBUTOR_LINES:
             m = pattern.search(line)
             if m:
-                credits.add_credit(m.group("names"), site_keys)
+                names = m.group("names")
+                sources = _SOURCES.match(names)
+                credits.add_credit(names[sources.end():] if sources else names, site_keys,
+                                   agencies_only=bool(sources))
                 break
     m = _LEAD_AGENCY.search(lines[0])
     if m:
@@ -288,11 +388,19 @@ def signature_credits(text: str, site_keys: set[str]) -> Credits:
     return credits
 
 
-def person_names(credits: Iterable[Optional[str]], site_keys: set[str]) -> Credits:
-    """Credits from plain strings (meta tags, feed authors, bylines)."""
+def person_names(credits: Iterable[Optional[str]], site_keys: set[str],
+                 handles: bool = False) -> Credits:
+    """Credits from plain strings (meta tags, feed authors, bylines).
+
+    Args:
+      credits: credit strings, best first.
+      site_keys: `titles.site_keys` of the page.
+      handles: the strings come from author fields, so a one-word credit is a
+        handle (see `Credits.add_credit`).
+    """
     out = Credits()
     for credit in credits:
-        out.add_credit(credit, site_keys)
+        out.add_credit(credit, site_keys, handles=handles)
     return out
 
 
@@ -310,15 +418,22 @@ def _drop_partial(names: list[str]) -> list[str]:
 def resolve_authors(sources: Sequence[tuple[str, Credits]]) -> tuple[list[str], list[str]]:
     """(authors, agencies) from ranked sources.
 
-    Persons come from the best source that names any; a later source adds a
-    person only if an earlier source agrees with it (so related-article bylines
-    do not leak in). Agencies are the union over all sources.
+    Persons come from the best source that names any, so names from
+    related-article bylines do not leak in. When no source names a person, the
+    handles of the best source that gives one stand instead ('gnaddrig'), unless
+    a better source credits the site, a newsroom or an organisation.
+    Agencies are the union over all sources.
     """
     authors: list[str] = []
+    handles: list[str] = []
     agencies: list[str] = []
+    handles_open = True
     for _, credits in sources:
         for agency in credits.agencies:
             Credits._add(agencies, agency)
         if not authors and credits.persons:
             authors = list(credits.persons)
-    return _drop_partial(authors), agencies
+        if handles_open and not handles and credits.handles:
+            handles = list(credits.handles)
+        handles_open = handles_open and not credits.organisations
+    return _drop_partial(authors) or handles, agencies

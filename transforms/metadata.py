@@ -177,13 +177,14 @@ def _credit_sources(page: dict, article_ld: list[dict], entry, extracted: dict, 
             if not value.startswith(("http://", "https://")):
                 meta_credits.append(value)
     bylines = list(page.get("byline") or [])
+    traf_author = extracted.get("author") or ""
     return [
         ("jsonld", _authors.jsonld_credits(article_ld, keys)),
-        ("meta", _authors.person_names(meta_credits, keys)),
-        ("byline", _authors.person_names(bylines[:1], keys)),
+        ("meta", _authors.person_names(meta_credits, keys, handles=True)),
+        ("byline", _authors.person_names(bylines[:1], keys, handles=True)),
         ("trafilatura", _authors.person_names(
-            re.split(r";|\|", extracted.get("author") or ""), keys)),
-        ("feed", _authors.person_names(getattr(entry, "authors", None) or [], keys)),
+            re.split(r";|\|", traf_author), keys, handles=not re.search(r";|\|", traf_author))),
+        ("feed", _authors.person_names(getattr(entry, "authors", None) or [], keys, handles=True)),
         ("text", _authors.contributor_credits(text, keys)),
         ("jsonld_creator", _authors.jsonld_credits(article_ld, keys, key="creator")),
         ("signature", _authors.signature_credits(text, keys)),

@@ -1,0 +1,88 @@
+"""Author credits: names, handles, agencies and organisations, on credits written here."""
+from __future__ import annotations
+
+import pytest
+
+from transforms import authors, titles
+
+KEYS = titles.site_keys(["Le Quotidien"], "https://quotidien.example/a")
+
+
+def _credits(*values, handles=False, keys=frozenset()):
+    got = authors.person_names(values, set(keys), handles=handles)
+    return got.persons, got.handles, got.agencies
+
+
+# ------------------------------------------------------------------ names
+
+@pytest.mark.parametrize("credit, names", [
+    ("Perry Bacon Jr", ["Perry Bacon Jr."]),
+    ("Joe S", ["Joe S."]),
+    ("Miguel A. Herguedas", ["Miguel A. Herguedas"]),
+    ("AuthorAndreas Kalt", ["Andreas Kalt"]),
+    ("VonJan Roth", ["Jan Roth"]),
+    ("Richard David Precht im Gespräch mit Karin Fischer", ["Richard David Precht", "Karin Fischer"]),
+    ("By STEVE PEOPLES and AMELIA THOMSON-DEVEAUX",
+     ["Steve Peoples", "Amelia Thomson-Deveaux"]),
+])
+def test_names_are_normalised(credit, names):
+    assert _credits(credit)[0] == names
+
+
+def test_a_credit_with_a_web_address_is_an_organisation():
+    assert _credits("Deutsche Welle (www.dw.com)") == ([], [], [])
+    assert _credits("Anna Fink, anna.fink@example.org") == (["Anna Fink"], [], [])
+
+
+# ------------------------------------------------------------------ handles
+
+def test_a_one_word_author_field_is_a_handle():
+    assert _credits("gnaddrig", handles=True) == ([], ["gnaddrig"], [])
+    assert _credits("Marianne1", handles=True) == ([], ["Marianne1"], [])
+
+
+def test_handles_only_from_author_fields():
+    assert _credits("gnaddrig") == ([], [], [])
+
+
+@pytest.mark.parametrize("credit", ["admin", "Redaktion", "MM-Redaktion", "publisher", "zvg",
+                                    "Posted", "LTO", "AFP", "Quotidien", "ab", "12345"])
+def test_words_that_name_no_one_are_no_handles(credit):
+    assert _credits(credit, handles=True, keys=KEYS)[:2] == ([], [])
+
+
+def test_a_one_word_piece_of_a_longer_credit_is_no_handle():
+    # 'Von Seb Dumitru, Lille': the one-word piece is a place.
+    assert _credits("Von Seb Dumitru, Lille", handles=True) == (["Seb Dumitru"], [], [])
+    assert _credits("Harm, Robert", handles=True) == ([], [], [])
+
+
+def test_handles_stand_only_when_no_source_names_a_person():
+    person = authors.person_names(["Anna Fink"], set())
+    handle = authors.person_names(["gnaddrig"], set(), handles=True)
+    assert authors.resolve_authors([("meta", handle), ("text", person)]) == (["Anna Fink"], [])
+    assert authors.resolve_authors([("meta", handle)]) == (["gnaddrig"], [])
+
+
+def test_no_handle_when_a_better_source_credits_the_site():
+    site = authors.jsonld_credits([{"author": {"@type": "Organization", "name": "kicker"}}], set())
+    handle = authors.person_names(["amw"], set(), handles=True)
+    assert authors.resolve_authors([("jsonld", site), ("trafilatura", handle)]) == ([], [])
+
+
+# ------------------------------------------------------------------ sources
+
+def test_jsonld_persons_come_from_the_first_item_that_names_any():
+    items = [{"@type": "NewsArticle", "author": [{"@type": "Person", "name": "Laura Jedeed"}]},
+             {"@type": "WebPage", "author": {"@type": "Person", "name": "Kate Bubacz"}},
+             {"@type": "VideoObject", "author": {"@type": "Organization", "name": "Reuters"}}]
+    got = authors.jsonld_credits(items, set())
+    assert (got.persons, got.agencies) == (["Laura Jedeed"], ["Reuters"])
+
+
+def test_with_reports_from_names_sources_not_authors():
+    text = "Un.\nDeux.\nTrois.\nWith reports from Reforma and El Economista"
+    got = authors.contributor_credits(text, set())
+    assert (got.persons, got.agencies) == ([], [])
+    text = "Un.\nDeux.\nTrois.\nWith reports from Reuters and AP"
+    assert authors.contributor_credits(text, set()).agencies == ["Reuters", "AP"]
