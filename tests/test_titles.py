@@ -158,3 +158,26 @@ def test_date_segments_and_dangling_separators_are_stripped(raw):
 def test_a_number_that_is_not_a_date_stays():
     raw = "11.8 | " + HEADLINE
     assert titles.strip_site_affixes(raw, KEYS) == raw
+
+
+@pytest.mark.parametrize("tag", [" Rezept", " von anna", ", Berlin"])
+def test_a_short_tag_one_source_adds_goes(tag):
+    cake = "Apfelkuchen mit Streuseln vom Blech"
+    tagged = cake + tag
+    assert choose(("og", tagged), ("twitter", tagged), ("trafilatura", tagged),
+                  ("title_tag", tagged + " | Le Quotidien"), ("h1", cake)) == cake
+
+
+def test_a_cut_off_title_gets_no_support_from_the_full_one():
+    full = "Marathon in der Stadt: Sieger und Zuschauer feiern im Regen"
+    cut = "Marathon in der Stadt: Sieger und"
+    other = "Kinderlauf am Samstag ohne Eltern an der Startlinie"
+    assert choose(("jsonld", other), ("og", cut), ("twitter", cut), ("trafilatura", cut),
+                  ("h1", full)) == other
+    assert choose(("jsonld", cut + "…"), ("h1", full), ("og", "Un autre titre du réseau")) == full
+
+
+def test_words_two_headline_sources_give_are_part_of_the_headline():
+    short = "Le conseil vote le budget"
+    full = short + " des écoles"
+    assert choose(("jsonld", full), ("h1", full), ("og", short), ("trafilatura", short)) == full

@@ -45,6 +45,12 @@ _MAX_SUFFIX_WORDS = 10
 # A kicker ends with a separator: 'Kicker: ', 'Kicker - ', 'Kicker | ', 'Kicker / '.
 _KICKER_END = re.compile(r"(?:\s*[:|/ㅣ]\s*|\s+[-–—•·»›]\s+|\s+-{2}\s+)$")
 _MAX_KICKER_WORDS = 8
+_MAX_TAG_WORDS = 3
+# Words a headline does not end with: a title ending with one was cut off.
+_DANGLING_WORDS = frozenset(
+    "and or the a an of to for with by und oder der die das des dem den ein eine einer mit von "
+    "zu für et ou le la les de du au aux pour avec y o el los las del con para por e il di da "
+    "per che het een van".split())
 # Sources that state a headline of their own (the others mostly copy one of these).
 _STRONG = frozenset({"jsonld", "og", "h1", "feed"})
 
@@ -245,6 +251,29 @@ def _supports(other: _Candidate, mine: _Candidate) -> bool:
     return False
 
 
+def _tag_along(other: _Candidate, mine: _Candidate, cands: list[_Candidate]) -> bool:
+    """Whether `other` is `mine` plus a few words a single headline source adds.
+
+    'Apple cake Recipe', 'Apple cake by jane', 'Apple cake, Berlin': when a headline
+    source gives the shorter form and no two headline sources give the longer one,
+    the added words are a tag, not part of the headline. A shorter form that looks
+    cut off (ends with '…' or with a word like 'and', 'der', 'de') is no headline.
+    """
+    if mine.source not in _STRONG or mine.truncated or _looks_truncated(mine.norm):
+        return False
+    if not other.norm.startswith(mine.norm + " ") and not other.norm.startswith(mine.norm + ", "):
+        return False
+    rest = other.norm[len(mine.norm):].strip(" ,")
+    if not rest or len(rest.split()) > _MAX_TAG_WORDS:
+        return False
+    return len({c.source for c in cands if c.key == other.key and c.source in _STRONG}) < 2
+
+
+def _looks_truncated(norm: str) -> bool:
+    words = norm.split()
+    return bool(_ELLIPSIS.search(norm)) or (len(words) > 1 and words[-1] in _DANGLING_WORDS)
+
+
 def _drop_h1_kickers(cands: list[_Candidate]) -> list[_Candidate]:
     """`<h1>` candidates that are a kicker plus another source's headline become that headline.
 
@@ -356,8 +385,8 @@ def choose_title(candidates: Sequence[tuple[str, Optional[str]]], keys: set[str]
     best = None
     for mine in cands + _shared_headlines(cands):
         supporters = {mine.source} | {o.source for o in cands if o.source != mine.source and (
-            _supports(o, mine) or (mine.source == "shared"
-                                   and _kicker(o.norm, mine.norm, o.source == "h1")))}
+            _supports(o, mine) or _tag_along(o, mine, cands) or (
+                mine.source == "shared" and _kicker(o.norm, mine.norm, o.source == "h1")))}
         score = (round(sum(SOURCE_WEIGHTS.get(s, 0.0) for s in supporters), 6), -mine.rank)
         if best is None or score > best[0]:
             best = (score, mine)
