@@ -163,7 +163,7 @@ def strip_site_affixes(title: Optional[str], keys: set[str],
 
 
 def _strip_glued_section(title: str, sections: list[str]) -> str:
-    """'Headline-정치' -> 'Headline': a declared section label at the end, after a dash."""
+    """'Headline-Politik' -> 'Headline': a declared section label at the end, after a dash."""
     for section in sections:
         if len(title) > len(section) and title.casefold().endswith(section.casefold()):
             head = title[:-len(section)].rstrip()
@@ -198,7 +198,7 @@ def _kicker(longer: str, shorter: str, glued: bool = False,
     Args:
       glued: also accept a kicker without a separator, as in an `<h1>` whose kicker is
         an element of its own that text extraction glues to the headline: with no
-        space between ('Nationale DemoDer 9. Juli…'), or with a space when the kicker
+        space between ('Große DemoDer Streik beginnt…'), or with a space when the kicker
         is itself a title another source gives (`known`, comparison keys).
     """
     if len(shorter) < 15 or len(longer) <= len(shorter) or not longer.endswith(shorter):
@@ -277,7 +277,7 @@ def _looks_truncated(norm: str) -> bool:
 def _drop_h1_kickers(cands: list[_Candidate]) -> list[_Candidate]:
     """`<h1>` candidates that are a kicker plus another source's headline become that headline.
 
-    Pages often render the kicker ('SVP-Sonderparteitag zur Migration:') as its own
+    Pages often render the kicker ('Parteitag in Bern:') as its own
     element inside the `<h1>`; its text then glues kicker and headline together.
     The metadata titles that leave the kicker out show where the headline starts.
     """
