@@ -1,0 +1,98 @@
+"""The cleaner's fast rule matching and the quality flags' single pass give the plain answers."""
+import pytest
+
+from tests.support.golden import load_golden
+from transforms.clean import _inner, _Lines, _matcher, load_rules, match_key
+from transforms.quality import is_link_heavy, is_short, mt_garbage, quality_flags
+
+# Lines made up to reach the "contains" patterns (`.*X.*`) of the notices, in the
+# middle of a line, at its edges, glued inside a longer word, and near misses.
+NOTICE_LINES = [
+    "We use cookies to give you the best experience on our website.",
+    "Diese Website verwendet Cookies, um Ihnen ein besseres Erlebnis zu bieten.",
+    "© 2024 Example Media. All rights reserved.",
+    "Alle Rechte vorbehalten. Nachdruck nur mit Genehmigung.",
+    "Sign up for our newsletter and never miss a story again",
+    "Something went wrong, please try again later.",
+    "To continue reading this article, please subscribe.",
+    "Pour lire la suite de cet article, abonnez-vous.",
+    "Your browser does not support the video tag.",
+    "Please enable JavaScript to view the comments.",
+    "Bitte aktivieren Sie JavaScript, um diese Seite zu sehen.",
+    "This article contains affiliate links; we may earn a commission.",
+    "Advertisement - the story continues below",
+    "nocookies and unreserved rights, allrightsreserved",
+    "The rights were all reserved for the winners of the cup.",
+    "(All rights reserved)",
+]
+LANGUAGES = [None, ("de", "en"), ("fr", "en"), ("es", "en"), ("it", "en"), ("pl", "en")]
+
+
+def test_contains_patterns_are_recognised_exactly():
+    assert _inner(r".*\bfoo (?:x|y)\b.*") == r"\bfoo (?:x|y)\b"
+    assert _inner(".*(?:a|b)c.*") == "(?:a|b)c"
+    assert _inner(".*a|b.*") is None            # an alternation, not `.*X.*`
+    assert _inner(r".*a\.*") is None             # ends with an escaped dot repeated
+    assert _inner("a.*") is None and _inner(".*") is None
+    assert _inner("(.*a.*)") is None             # a group: left to fullmatch
+
+
+@pytest.fixture(scope="module")
+def keys():
+    texts = [doc["text"] for doc in load_golden()] + ["\n".join(NOTICE_LINES)]
+    found = set()
+    for text in texts:
+        lines = _Lines(text)
+        found |= {k for k in lines.keys if k}
+        # the bracketed form the cleaner also tries, and a line trimmed of its end
+        found |= {match_key(line[:len(line) // 2]) for line in lines.lines}
+    return sorted(found)
+
+
+def test_matcher_agrees_with_fullmatch_of_the_rule(keys):
+    assert len(keys) > 100
+    hits = 0
+    for rule in load_rules():
+        for languages in LANGUAGES:
+            regex, matcher = rule.regex(languages), _matcher(rule, languages)
+            assert (regex is None) == (matcher is None)
+            if regex is None:
+                continue
+            for key in keys:
+                expected = bool(regex.fullmatch(key))
+                assert matcher(key) == expected, (rule.kind, languages, key)
+                hits += expected
+    assert hits > 50  # the comparison covers lines that match, not only misses
+
+
+def test_notice_lines_are_found_by_the_split_matcher():
+    notices = next(r for r in load_rules() if r.kind == "notices")
+    matcher = _matcher(notices, None)
+    assert matcher.bounded is not None and matcher.anywhere is not None
+    found = [line for line in NOTICE_LINES if matcher(match_key(line))]
+    assert "We use cookies to give you the best experience on our website." in found
+    assert "© 2024 Example Media. All rights reserved." in found
+    assert "The rights were all reserved for the winners of the cup." not in found
+
+
+@pytest.mark.parametrize("text", [
+    "",
+    "Trois mots seulement",
+    "東京女子医大の新校舎建設工事\n東京\n大阪\n名古屋の新校舎建設工事",  # odd counts per line
+    "Steve Wich Wich Wichoff est arrivé\n" + "Une phrase qui se termine bien. " * 20,
+    "\n".join(f"- Titre d'un autre article numéro {i}" for i in range(8)),
+    "Ｘ\n" * 60,
+    "FrastrastrastRastrast und nichts\n" * 3 + "Ein Satz. " * 60,
+])
+def test_single_pass_flags_equal_the_separate_checks(text):
+    expected = [name for name, check in (("mt_garbage", mt_garbage), ("short_text", is_short),
+                                         ("link_heavy", is_link_heavy)) if check(text)]
+    assert quality_flags(text) == expected
+
+
+def test_short_text_counts_unspaced_characters_over_the_whole_text():
+    # 25 lines of one CJK character: 13 words for the text (not 25, one per line)
+    text = "\n".join(["東"] * 25) + "\n" + " ".join(["mot"] * 40)
+    assert quality_flags(text)[:1] == []
+    assert is_short(text) is False and "short_text" not in quality_flags(text)
+    assert "short_text" in quality_flags("\n".join(["東"] * 25) + "\n" + " ".join(["mot"] * 36))
