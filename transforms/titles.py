@@ -5,10 +5,11 @@ title, `<title>`) is a candidate. Site names (`| Le Monde`, `BBC News -`) and
 section labels next to them are stripped. An `<h1>` that glues a kicker to
 another source's headline counts as that headline. Each candidate is then
 supported by the sources that give the same title (same letters and digits),
-a truncated form of it, or it plus a suffix after a separator; a headline two
-sources give behind different kickers is a candidate too. The best supported
-candidate wins, ties going to the more reliable source, spelled as most of its
-sources spell it. docs/metadata.md has the rules and their measurements.
+a truncated form of it, it plus a suffix after a separator, or it plus a short
+tag only one headline source adds; a headline two sources give behind different
+kickers is a candidate too. The best supported candidate wins, ties going to the
+more reliable source, spelled as most of its sources spell it. docs/metadata.md
+has the rules and what each is worth on the evaluation data.
 """
 from __future__ import annotations
 
