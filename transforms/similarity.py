@@ -87,8 +87,20 @@ class Signature:
     size: int
 
 
+_FMIX32 = (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16)     # MurmurHash3's 32-bit finalizer
+
+
 class NearCopyHasher:
-    """Builds MinHash signatures and their LSH band keys; one per worker."""
+    """Builds MinHash signatures and their LSH band keys; one per worker.
+
+    The signature is datasketch's `MinHash` (its default 'affine32' scheme,
+    SHA-1 of each shingle, same permutations, so the same values as the
+    signatures already in the cross-run state), computed in one batch: the
+    text is normalised once (`hash_and_signature` shares it with
+    `content_hash`), its shingles are byte slices of the normalised text, and
+    the permutations run as one numpy expression. The constructor checks the
+    result against datasketch itself and falls back to it if they differ.
+    """
 
     def __init__(self, params: NearCopyParams = NearCopyParams(), seed: int = 1):
         from datasketch import MinHash
@@ -96,17 +108,65 @@ class NearCopyHasher:
             raise ValueError("num_perm must be a multiple of bands")
         self.params = params
         self._template = MinHash(num_perm=params.num_perm, seed=seed)
+        a, b = self._template.permutations
+        self._a, self._b = np.asarray(a, dtype=np.uint32), np.asarray(b, dtype=np.uint32)
+        probe = "Un texte de contrôle, assez long pour avoir plusieurs bardeaux de cinq mots chacun."
+        self._fast = (self._template.scheme == "affine32"
+                      and np.array_equal(self._minhash(self._grams(normalize_text(probe))),
+                                         self._datasketch(shingles(probe, params.shingle_size))))
 
-    def signature(self, text: str) -> Signature:
+    def _grams(self, normalized: str) -> set[bytes]:
+        """The distinct word shingles of a normalised text, as UTF-8 byte slices."""
+        data = normalized.encode("utf-8")
+        if not data:
+            return set()
+        spaces = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 32).tolist()
+        size = self.params.shingle_size
+        if len(spaces) < size:                       # the whole text is one shingle
+            return {data}
+        starts = [0] + [s + 1 for s in spaces]
+        ends = spaces + [len(data)]
+        return {data[s:e] for s, e in zip(starts[:len(starts) - size + 1], ends[size - 1:])}
+
+    def _minhash(self, grams: set[bytes]) -> np.ndarray:
+        hv = np.frombuffer(b"".join([hashlib.sha1(g).digest()[:4] for g in grams]), dtype="<u4")
+        s1, m1, s2, m2, s3 = _FMIX32
+        hv = hv ^ (hv >> np.uint32(s1))
+        hv = hv * np.uint32(m1)
+        hv = hv ^ (hv >> np.uint32(s2))
+        hv = hv * np.uint32(m2)
+        hv = hv ^ (hv >> np.uint32(s3))
+        values = np.full(self.params.num_perm, 0xFFFFFFFF, dtype=np.uint32)
+        if len(hv):
+            values = np.minimum(values, (hv[:, None] * self._a + self._b).min(axis=0))
+        return values.astype(np.uint64)
+
+    def _datasketch(self, grams: set[str]) -> np.ndarray:
         from datasketch import MinHash
-        grams = shingles(text, self.params.shingle_size)
         mh = MinHash(num_perm=self.params.num_perm, seed=self._template.seed,
                      permutations=self._template.permutations, scheme=self._template.scheme)
         if grams:
             mh.update_batch([g.encode("utf-8") for g in grams])
-        return Signature(mh.hashvalues.astype(np.uint64), len(grams))
+        return mh.hashvalues.astype(np.uint64)
+
+    def hash_and_signature(self, text: str) -> tuple[str, Signature]:
+        """`content_hash(text)` and `signature(text)`, normalising the text once."""
+        normalized = normalize_text(text)
+        digest = hashlib.sha256(normalized.encode("utf-8")).hexdigest()
+        if not self._fast:
+            grams = shingles(text, self.params.shingle_size)
+            return digest, Signature(self._datasketch(grams), len(grams))
+        grams = self._grams(normalized)
+        return digest, Signature(self._minhash(grams), len(grams))
+
+    def signature(self, text: str) -> Signature:
+        return self.hash_and_signature(text)[1]
 
     def band_keys(self, signature: Signature) -> list[str]:
+        return band_keys(signature, self.params)
+
+
+def band_keys(self, signature: Signature) -> list[str]:
         return band_keys(signature, self.params)
 
 

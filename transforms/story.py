@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import math
 import re
 import unicodedata
@@ -115,7 +116,7 @@ class _RarityTable:
     def __init__(self, buckets: Sequence[Sequence[str]]):
         import numpy as np
         sizes = [len(words) for words in buckets]
-        hashes = np.fromiter((hash(w) for words in buckets for w in words), dtype=np.int64,
+        hashes = np.fromiter(map(hash, itertools.chain.from_iterable(buckets)), dtype=np.int64,
                              count=sum(sizes))
         index = np.repeat(np.arange(len(sizes), dtype=np.uint16), sizes)
         # a word listed twice keeps its first (most frequent) bucket, as wordfreq does
@@ -125,7 +126,7 @@ class _RarityTable:
     def lookup(self, words: Sequence[str]):
         """Bucket index of each word; -1 for words not in the list."""
         import numpy as np
-        keys = np.fromiter((hash(w) for w in words), dtype=np.int64, count=len(words))
+        keys = np.fromiter(map(hash, words), dtype=np.int64, count=len(words))
         if not len(self.hashes):
             return np.full(len(words), -1, dtype=np.int32)
         at = np.minimum(np.searchsorted(self.hashes, keys), len(self.hashes) - 1)
