@@ -166,3 +166,8 @@ def test_long_and_repeated_bylines_are_dropped_and_at_most_twenty_kept():
 def test_a_control_character_in_a_byline_class_is_no_problem():
     # lxml keeps it in the attribute, but no XPath value may hold it.
     assert _bylines('<div class="byline\x0b">Anna Fink</div>') == ["Anna Fink"]
+
+
+def test_bem_and_camel_case_author_classes_are_bylines():
+    assert _bylines('<span class="article__author">Von Seb Dumitru</span>'
+                    '<div class="postAuthor">Anna Fink</div>') == ["Von Seb Dumitru", "Anna Fink"]

@@ -32,7 +32,7 @@ _PREFIX = re.compile(
     r"av|af|от|автор|written\s+by|reported\s+by|posted\s+by|edited\s+by|"
     r"with|avec|mit|con|com)\b\s*[:.\-–—]?\s*)+", re.I)
 _EDITING = re.compile(r"\b(?:editing|edited|writing|compiled|additional reporting|graphics?|"
-                      r"photos?|fotos?|montage|bearbeitet|édité|édition|edición|redigiert|"
+                      r"photos?|fotos?|bild(?:er)?|images?|illustrations?|montage|bearbeitet|édité|édition|edición|redigiert|"
                       r"übersetzt|translated|traduction|traducción)\b.*$", re.I | re.S)
 _SPLIT = re.compile(r"\s*(?:,|;|\||/|&|\+|·|•|\band\b|\bund\b|\bet\b|\by\b|\be\b|\ben\b|"
                     r"\boch\b|\bog\b|\bi\b|\bund\b|\bsowie\b|\bplus\b|\bwith\b|\bmit\b|\bavec\b|"
@@ -72,7 +72,8 @@ _NOT_HANDLES = frozenset({
     "newsdesk", "desk", "bureau", "verlag", "impressum", "datum", "date", "zeige", "view",
     "publisher", "herausgeber", "verleger", "éditeur", "editeur", "editorial", "unbenannt",
     "untitled", "anonym", "anonyme", "anónimo", "anonimo", "zvg", "privat", "archiv", "getty",
-    "imago", "shutterstock", "istock", "keystone",
+    "imago", "shutterstock", "istock", "keystone", "journalist", "journalists", "journalisten",
+    "journaliste", "journalistes", "autoren", "redakteure", "contributors",
 })
 _NAME_PARTICLES = {"van", "von", "der", "den", "de", "del", "della", "di", "da", "dos", "das",
                    "du", "la", "le", "ter", "ten", "zu", "y", "al", "el", "bin", "ben", "ibn", "st"}

@@ -176,12 +176,17 @@ def _credit_sources(page: dict, article_ld: list[dict], entry, extracted: dict, 
         for value in lists.get(key) or ([meta[key]] if meta.get(key) else []):
             if not value.startswith(("http://", "https://")):
                 meta_credits.append(value)
-    bylines = list(page.get("byline") or [])
+    # The first byline that credits anyone: a label alone ('Von', 'Autor:') is skipped.
+    byline = _authors.Credits()
+    for value in (page.get("byline") or [])[:3]:
+        byline = _authors.person_names([value], keys, handles=True)
+        if byline.persons or byline.handles or byline.agencies or byline.organisations:
+            break
     traf_author = extracted.get("author") or ""
     return [
         ("jsonld", _authors.jsonld_credits(article_ld, keys)),
         ("meta", _authors.person_names(meta_credits, keys, handles=True)),
-        ("byline", _authors.person_names(bylines[:1], keys, handles=True)),
+        ("byline", byline),
         ("trafilatura", _authors.person_names(
             re.split(r";|\|", traf_author), keys, handles=not re.search(r";|\|", traf_author))),
         ("feed", _authors.person_names(getattr(entry, "authors", None) or [], keys, handles=True)),

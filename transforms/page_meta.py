@@ -56,8 +56,10 @@ _LIST_META = frozenset({"article:tag", "og:article:tag", "article:author", "og:a
                         "sailthru.author", "article:section"})
 _MAX_META_VALUE = 1000
 
-_BYLINE_CLASS = re.compile(r"byline|\bauthor|autor|auteur|writer|reporter|journalist|"
-                           r"article-?by|posted-?by", re.I)
+# 'author' as a word of a class name, BEM and camelCase included ('article__author',
+# 'postAuthor', 'author-name'), not inside a word ('coauthored').
+_BYLINE_CLASS = re.compile(r"(?i:byline|autor|auteur|writer|reporter|journalist|article-?by|"
+                           r"posted-?by)|(?<![A-Za-z])(?i:author)|(?<=[a-z])Author")
 _BYLINE_SKIP = re.compile(r"avatar|image|img|photo|bio\b|biography|about-?the|social|"
                           r"follow|share|more-from|related|comment", re.I)
 _BYLINE_TAGS = frozenset({"div", "span", "p", "a", "address", "li", "strong", "em", "small"})
