@@ -259,6 +259,12 @@ def eval_pages(name: str, rows: list[dict], table: Table, show: Optional[str],
             persons = _person_credits(row, row["expected_authors"])
             scores["authors_persons"].append((set_f1(_person_credits(row, theirs), persons),
                                               set_f1(article.authors, persons)))
+            # The two kinds of pages in that row: those crediting a person, and those
+            # crediting only the site, a newsroom or an agency (no person is right).
+            if persons:
+                scores["authors_persons_named"].append(scores["authors_persons"][-1])
+            elif row["expected_authors"]:
+                scores["authors_no_person"].append(scores["authors_persons"][-1])
             if o < 1:
                 _errors(show, "authors", row, (article.authors, article.agencies),
                         meta.get("author"), row["expected_authors"])
@@ -276,8 +282,11 @@ def eval_pages(name: str, rows: list[dict], table: Table, show: Optional[str],
     metrics = {"title": "normalised exact match",
                "authors": "set F1 of authors+agencies vs all credits",
                "authors_persons": "set F1 of authors vs person credits",
+               "authors_persons_named": "same, pages crediting a person",
+               "authors_no_person": "no person, pages crediting only site/newsroom/agency",
                "date": "exact day"}
-    for field in fields + (("authors_persons",) if "authors" in fields else ()):
+    author_rows = ("authors_persons", "authors_persons_named", "authors_no_person")
+    for field in fields + (author_rows if "authors" in fields else ()):
         pairs = scores.get(field, [])
         table.add(name, field, len(pairs), _mean([float(a) for a, _ in pairs]),
                   _mean([float(b) for _, b in pairs]), metrics[field])
