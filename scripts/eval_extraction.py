@@ -98,7 +98,8 @@ def _extractor():
     # The cache is keyed by the extraction code itself, so any change re-extracts.
     source = Path(extract_module.__file__).read_bytes()
     return "extract_document", {"source": hashlib.sha1(source).hexdigest(),
-                                "options": getattr(extract_module, "TRAFILATURA_OPTIONS", None)}, run
+                                "options": getattr(extract_module, "TRAFILATURA_OPTIONS", None),
+                                "settings": getattr(extract_module, "EXTRACTION_SETTINGS", None)}, run
 
 
 def _extract_one(item: dict[str, Any]) -> tuple[str, dict[str, Any]]:

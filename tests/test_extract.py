@@ -1,0 +1,169 @@
+"""Extraction: the same text and metadata as trafilatura's own calls, with less work."""
+import datetime as dt
+import html
+import importlib.util
+import json
+from pathlib import Path
+
+import apache_beam as beam
+import lxml.html
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that
+from trafilatura import bare_extraction
+from trafilatura.core import load_html
+from trafilatura.metadata import extract_metadata
+from trafilatura.metadata import extract_json_parse_error
+from trafilatura.settings import Document
+
+from schemas.records import Article, FeedEntry, FetchedPage, Reject
+from tests.support.golden import article_page, load_golden
+from transforms.extract import (EXTRACTION_SETTINGS, FULL_EXTRACTION_BELOW_CHARS,
+                                JSON_FALLBACK_MAX_CHARS, TRAFILATURA_OPTIONS, ExtractArticles,
+                                _meta_json, extract_document, trafilatura_metadata)
+
+URL = "http://127.0.0.1/articles/story.html"
+SENTENCE = ("The regional council approved the new budget on Tuesday after a long debate "
+            "about school buildings, public transport and the cost of heating. ")
+
+
+def _page(body: str, head: str = "") -> str:
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>A story | Example News"
+            f"</title>{head}</head><body><nav><a href='/'>Home</a></nav><article>{body}</article>"
+            f"<footer>Contact</footer></body></html>")
+
+
+def _paragraphs(n: int) -> str:
+    return "".join(f"<p>{html.escape(SENTENCE * 2)}</p>" for _ in range(n))
+
+
+JSONLD = json.dumps({"@context": "https://schema.org", "@type": "NewsArticle",
+                     "headline": "Council approves the budget", "datePublished": "2025-03-18T09:00:00Z",
+                     "author": [{"@type": "Person", "name": "Jane Miller"}],
+                     "publisher": {"@type": "Organization", "name": "Example News"},
+                     "articleSection": "Politics", "keywords": "budget, council"})
+PAGES = {
+    "jsonld": _page(_paragraphs(8), f"<script type='application/ld+json'>{JSONLD}</script>"
+                    "<meta property='og:title' content='Council approves the budget'>"
+                    "<meta name='description' content='The budget passed.'>"),
+    "meta_only": _page(_paragraphs(8), "<meta name='author' content='John Smith'>"
+                       "<meta property='article:published_time' content='2025-03-17T08:00:00Z'>"
+                       "<link rel='canonical' href='http://127.0.0.1/articles/canonical.html'>"),
+    "byline_in_body": _page("<div class='byline'>By Anna Berg</div>" + _paragraphs(6)),
+    "broken_jsonld": _page(_paragraphs(8), "<script type='application/ld+json'>"
+                           '{"@type": "NewsArticle", "author": {"@type": "Person", "name": "Jane Miller"} '
+                           '"headline": "Broken but readable"}</script>'),
+    "short": _page(f"<p>{SENTENCE}</p>"),
+}
+
+
+def _expected_meta(tree, url):
+    """trafilatura's own metadata, as bare_extraction(fast=True, with_metadata=True) takes it."""
+    found = extract_metadata(tree, url, None, True).as_dict()
+    keys = ("title", "author", "date", "sitename", "description", "categories", "tags", "image",
+            "hostname", "url", "pagetype", "language")
+    return {k: found[k] for k in keys if found.get(k) not in (None, "", [])}
+
+
+@pytest.fixture(scope="module")
+def golden_pages():
+    return {doc["slug"]: article_page(doc) for doc in load_golden()}
+
+
+def _all_pages(golden_pages):
+    return {**PAGES, **{f"golden-{k}": v for k, v in golden_pages.items()}}
+
+
+def test_metadata_is_trafilaturas(golden_pages):
+    for name, page in _all_pages(golden_pages).items():
+        tree = load_html(page)
+        assert trafilatura_metadata(tree, URL) == _expected_meta(load_html(page), URL), name
+    meta = trafilatura_metadata(load_html(PAGES["jsonld"]), URL)
+    assert meta["author"] == "Jane Miller" and meta["title"] == "Council approves the budget"
+    assert meta["date"] == "2025-03-18"
+
+
+def test_text_is_trafilaturas_fast_text_or_the_full_text_when_short(golden_pages):
+    full_passes = 0
+    for name, page in _all_pages(golden_pages).items():
+        fast = bare_extraction(load_html(page), url=URL, **TRAFILATURA_OPTIONS)
+        fast_text = (fast.text or "").strip() if fast is not None else ""
+        got = extract_document(page, URL)
+        if len(fast_text) >= FULL_EXTRACTION_BELOW_CHARS:
+            assert got.text == fast_text, name
+        else:
+            full_passes += 1
+            full = bare_extraction(load_html(page), url=URL, **dict(TRAFILATURA_OPTIONS, fast=False))
+            assert got.text == (((full.text or "").strip() if full is not None else "") or fast_text), name
+        assert got.extracted_meta == _expected_meta(load_html(page), URL), name
+    assert 0 < full_passes < len(_all_pages(golden_pages))
+
+
+def test_the_parsed_page_is_left_unchanged():
+    tree = load_html(PAGES["jsonld"])
+    before = lxml.html.tostring(tree)
+    trafilatura_metadata(tree, URL)
+    assert lxml.html.tostring(tree) == before
+
+
+def test_a_long_unparseable_jsonld_block_is_read_up_to_the_bound():
+    updates = ",".join('{"@type": "BlogPosting", "author": {"@type": "Person", "name": "Reporter %d Smith"}, '
+                       '"articleBody": "%s"}' % (i, SENTENCE) for i in range(2000))
+    raw = ('{"@type": "LiveBlogPosting", "headline": "Live updates", '
+           '"author": [{"@type": "Person", "name": "Lucy Thornton"}] "liveBlogUpdate": [' + updates + "]}")
+    assert len(raw) > 10 * JSON_FALLBACK_MAX_CHARS
+    page = _page(_paragraphs(4), f"<script type='application/ld+json'>{raw}</script>")
+    found = _meta_json(load_html(page), Document())
+    # exactly trafilatura's reading of the block's start
+    tree = load_html(page)
+    from trafilatura.metadata import JSON_MINIFY
+    from trafilatura.json_metadata import normalize_json
+    text = normalize_json(JSON_MINIFY.sub(r"\1", tree.xpath("//script")[0].text))
+    expected = extract_json_parse_error(text[:JSON_FALLBACK_MAX_CHARS], Document())
+    assert (found.author, found.title) == (expected.author, expected.title)
+    assert found.author and found.title == "Live updates"
+
+
+def test_a_page_that_is_not_html_has_no_text():
+    document = extract_document("", URL)
+    assert (document.text, document.page_meta, document.extracted_meta) == ("", {}, {})
+
+
+def test_settings_cover_every_choice_and_key_the_evaluation_cache():
+    assert EXTRACTION_SETTINGS["full_extraction_below_chars"] == FULL_EXTRACTION_BELOW_CHARS
+    assert EXTRACTION_SETTINGS["json_fallback_max_chars"] == JSON_FALLBACK_MAX_CHARS
+    assert all(EXTRACTION_SETTINGS[k] == v for k, v in TRAFILATURA_OPTIONS.items())
+    script = Path(__file__).resolve().parents[1] / "scripts" / "eval_extraction.py"
+    spec = importlib.util.spec_from_file_location("eval_extraction_for_key", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    name, options, _ = module._extractor()
+    assert name == "extract_document" and options["settings"] == EXTRACTION_SETTINGS
+
+
+def _fetched(url: str, body: str) -> FetchedPage:
+    entry = FeedEntry(feed_url="http://127.0.0.1/feed.xml", url=url)
+    return FetchedPage(entry=entry, final_url=url, status=200, headers={}, html=body,
+                       fetched_at=dt.datetime(2025, 3, 19, tzinfo=dt.timezone.utc))
+
+
+def test_extract_articles_stage():
+    pages = [_fetched("http://127.0.0.1/a", PAGES["jsonld"]),
+             _fetched("http://127.0.0.1/b", "<html><body></body></html>")]
+
+    def check_good(got):
+        assert len(got) == 1 and isinstance(got[0], Article)
+        article = got[0]
+        assert article.url == "http://127.0.0.1/a" and SENTENCE.strip()[:40] in article.text
+        assert article.extracted_meta["author"] == "Jane Miller"
+        assert article.page_meta["final_url"] == "http://127.0.0.1/a"
+
+    def check_rejects(got):
+        assert [(r.url, r.stage, r.reason) for r in got] == [
+            ("http://127.0.0.1/b", "extract", "empty_extraction")]
+        assert isinstance(got[0], Reject)
+
+    with TestPipeline(runner="FnApiRunner") as p:
+        result = p | beam.Create(pages) | ExtractArticles(run_id="r1")
+        assert_that(result.good, check_good, label="good")
+        assert_that(result.rejects, check_rejects, label="rejects")
