@@ -43,6 +43,42 @@ def test_hints_never_overrule_a_confident_detection():
     assert detect_language(DE, html_lang="en", feed_lang="en")[0] == "de"
 
 
+def test_short_text_whose_trials_disagree_is_und_unless_a_hint_settles_it():
+    # 17 letters; 3 of langdetect's 7 trials say something else than the first choice.
+    assert detect_language("Obrigado pela ajuda") == ("und", 0.5706)
+    assert detect_language("Obrigado pela ajuda", feed_lang="pt")[0] == "pt"
+    # The same length, all trials agreeing: answered.
+    assert detect_language("Gracias por todo")[0] == "es"
+
+
+def test_a_script_only_one_language_writes_settles_a_short_text():
+    assert detect_language("안녕하세요")[0] == "ko"
+    assert detect_language("ありがとう")[0] == "ja"
+    assert detect_language("Γειά σου")[0] == "el"
+    # Cyrillic and Han are written by several languages: too short to tell.
+    assert detect_language("Привет")[0] == "und"
+    assert detect_language("中国")[0] == "und"
+
+
+def test_letters_count_indic_vowel_signs_and_cjk_twice():
+    assert language._letter_count("मैं घर जा रहा हूँ") == 13  # 7 letters + 6 vowel signs
+    assert language._letter_count("中华人民") == 8
+    assert language._letter_count("Hello, 2025!") == 5
+
+
+URDU = "پاکستان کے وزیر اعظم نے آج اسلام آباد میں ایک اہم اجلاس کی صدارت کی"
+
+
+def test_latin_chrome_around_another_script_is_dropped():
+    chrome = "Read More Politics Latest News from Lahore in Urdu Share to Twitter Share to Facebook "
+    assert language._probabilities(chrome + URDU)[0][0] == "en"  # langdetect alone
+    assert detect_language(chrome + URDU)[0] == "ur"
+    # A few words of another script inside a Latin text change nothing.
+    text = EN + " Both sides met in 北京 last week."
+    assert language._without_latin_chrome(text) == text
+    assert detect_language(text)[0] == "en"
+
+
 def test_only_a_bounded_sample_is_read():
     # The middle of the text is German; a sample of the start and end sees French only.
     text = FR * 3 + " " + DE * 40 + " " + FR * 3

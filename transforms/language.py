@@ -1,9 +1,9 @@
 """Language stage: the language of each article's text, with its probability.
 
-langdetect runs on a bounded sample of the text. The page's `<html lang>` and
-the feed's language are hints: they settle a text the detector is unsure
+langdetect's model runs on a bounded sample of the text. The page's `<html lang>`
+and the feed's language are hints: they settle a text the detector is unsure
 about, never overrule a confident detection. A short text the detector is unsure
-about, with no hint agreeing, is `und`.
+about, with no hint agreeing, is `und`. The rules are in docs/metadata.md.
 """
 from __future__ import annotations
 
@@ -31,8 +31,10 @@ CONFIDENT = 0.90       # a detection at least this sure stands whatever the hint
 HINT_SUPPORT = 0.10    # a hint wins an unsure detection if it has this much probability
 MIN_LETTERS = 10       # below this, langdetect is often sure and wrong ('Hi' -> nl): only hints
 SHORT_LETTERS = 25     # texts with fewer letters than this are "short" ...
-SHORT_CONFIDENT = 0.95  # ... and need this much certainty without an agreeing hint
-MIN_PROBABILITY = 0.50  # below this, even a long text stays undetermined
+SHORT_CONFIDENT = 0.95  # ... and need this much certainty to overrule a hint
+SHORT_UNSURE = 0.70    # ... and are 'und' below this: 3 of langdetect's 7 trials disagreed
+SCRIPT_OWNER = 0.95    # a character is a language's if it has this share of its profile mass
+OTHER_SCRIPT_SHARE = 1 / 3  # Latin letters are dropped from a text this much in another script
 
 _LOCK = threading.Lock()
 _PROFILES = None
@@ -46,6 +48,11 @@ _ALIASES = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "mo": "ro", "nb": "n
 _ASCII_LETTER = re.compile("[A-z]")
 _NON_LATIN = re.compile("[\u0300-\u1dff\u1f00-\U0010ffff]")
 _SPACES = re.compile(" {2,}")
+_LETTER = re.compile(r"[^\W\d_]")
+_LATIN_LETTER = re.compile("[A-Za-z\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u024F\u1E00-\u1EFF]")
+# Scripts whose one character writes a syllable or a morpheme: they count as two letters.
+_WIDE_LETTER = re.compile("[\u1100-\u11FF\u3040-\u30FF\u3130-\u318F\u3400-\u4DBF"
+                          "\u4E00-\u9FFF\uAC00-\uD7AF\uF900-\uFAFF]")
 _WORD_CACHE_SIZE = 200_000
 
 
@@ -77,6 +84,16 @@ class _Profiles:
         self.codes = tuple(normalise_language_code(lang) for lang in self.langs)
         self.index = {gram: i for i, gram in enumerate(factory.word_lang_prob_map)}
         self.matrix = np.array(list(factory.word_lang_prob_map.values()), dtype=np.float64)
+        self.known = frozenset(self.codes)
+        self.only_language = {}  # non-Latin character -> the language that writes it
+        for gram, row in self.index.items():
+            if len(gram) == 1 and not _LATIN_LETTER.match(gram):
+                share: dict[str, float] = {}
+                for i in np.flatnonzero(self.matrix[row]):
+                    share[self.codes[i]] = share.get(self.codes[i], 0.0) + self.matrix[row, i]
+                language = max(share, key=share.get)
+                if share[language] >= SCRIPT_OWNER * sum(share.values()):
+                    self.only_language[gram] = language
         self._chars = _NormalisedChars()
         self._words: dict[str, list[int]] = {}
 
@@ -154,6 +171,16 @@ class _Profiles:
             total += prob / n_trial
         return total
 
+    def script_language(self, text: str) -> Optional[str]:
+        """The language, if every letter of text is of a script only that language writes."""
+        found = None
+        for ch in _LETTER.findall(text):
+            language = self.only_language.get(ch.translate(self._chars))
+            if language is None or found not in (None, language):
+                return None
+            found = language
+        return found
+
 
 def _profiles() -> _Profiles:
     """langdetect's profiles, loaded once per process."""
@@ -167,7 +194,7 @@ def _profiles() -> _Profiles:
 
 def supported_languages() -> frozenset[str]:
     """The ISO 639-1 codes langdetect can return (Chinese variants merged)."""
-    return frozenset(_profiles().codes)
+    return _profiles().known
 
 
 def normalise_language_code(code: Optional[str]) -> Optional[str]:
@@ -190,6 +217,27 @@ def _sample(text: str, max_chars: int) -> str:
     third = max_chars // 3
     middle = len(text) // 2 - third // 2
     return " ".join((text[:third], text[middle:middle + third], text[-third:]))
+
+
+def _without_latin_chrome(text: str) -> str:
+    """The text without its Latin letters when at least a third of its letters are of
+    another script: Latin navigation, headers or names around a non-Latin text."""
+    latin = len(_LATIN_LETTER.findall(text))
+    if not latin:
+        return text
+    other = len(_LETTER.findall(text)) - latin
+    if other and other >= OTHER_SCRIPT_SHARE * (latin + other):
+        return _LATIN_LETTER.sub(" ", text)
+    return text
+
+
+def _letter_count(text: str) -> int:
+    """Letters, with the vowel signs of Indic scripts, and CJK and Hangul counted twice."""
+    letters = len(_LETTER.findall(text))
+    if letters >= SHORT_LETTERS:  # only a short text needs the exact count
+        return letters
+    marks = sum(1 for ch in text if unicodedata.category(ch).startswith("M"))
+    return letters + marks + len(_WIDE_LETTER.findall(text))
 
 
 def _probabilities(text: str) -> list[tuple[str, float]]:
@@ -221,29 +269,28 @@ def detect_language(text: str, *, html_lang: Optional[str] = None,
       cannot know the language); otherwise a short text is 'und'.
     """
     cleaned = _STYLED.sub(lambda m: unicodedata.normalize("NFKC", m.group()), text or "")
-    cleaned = _NOT_LETTER.sub(" ", _URL.sub(" ", _sample(cleaned, max_chars)))
-    letters = sum(ch.isalpha() for ch in cleaned)
+    cleaned = _without_latin_chrome(_NOT_LETTER.sub(" ", _URL.sub(" ", _sample(cleaned, max_chars))))
+    letters = _letter_count(cleaned)
     hints = [h for h in (normalise_language_code(html_lang), normalise_language_code(feed_lang)) if h]
-    if letters == 0:
-        return UNDETERMINED, 0.0
-    ranked = _probabilities(cleaned)
+    ranked = _probabilities(cleaned) if letters else []
     if not ranked:
         return UNDETERMINED, 0.0
     top, p = ranked[0]
     short = letters < SHORT_LETTERS
+    if short and _profiles().script_language(cleaned) == top:
+        return top, round(p, 4)
     if letters >= MIN_LETTERS and p >= (SHORT_CONFIDENT if short else CONFIDENT):
         return top, round(p, 4)
     probability = dict(ranked)
     for hint in hints:
         if probability.get(hint, 0.0) >= HINT_SUPPORT:
             return hint, round(probability[hint], 4)
-    known = supported_languages()
     for hint in hints:
-        if hint not in known:
+        if hint not in _profiles().known:
             return hint, round(1.0 - p, 4)
     if letters < MIN_LETTERS and hints:
         return hints[0], round(probability.get(hints[0], 0.0), 4)
-    if short or p < MIN_PROBABILITY:
+    if letters < MIN_LETTERS or (short and p < SHORT_UNSURE):
         return UNDETERMINED, round(p, 4)
     return top, round(p, 4)
 
