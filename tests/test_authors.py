@@ -86,3 +86,41 @@ def test_with_reports_from_names_sources_not_authors():
     assert (got.persons, got.agencies) == ([], [])
     text = "Un.\nDeux.\nTrois.\nWith reports from Reuters and AP"
     assert authors.contributor_credits(text, set()).agencies == ["Reuters", "AP"]
+
+
+@pytest.mark.parametrize("credit, names", [
+    ("Erstellt von Andri Bryner", ["Andri Bryner"]),
+    ("Alles von Martin Junker", ["Martin Junker"]),
+    ("Walter von Aachen", ["Walter von Aachen"]),
+    ("Alex Bozarjian Thursday", ["Alex Bozarjian"]),
+    ("ByJ.R. Stone Thursday", ["J.R. Stone"]),
+])
+def test_labels_and_trailing_words_are_dropped(credit, names):
+    assert _credits(credit)[0] == names
+
+
+def test_greeting_before_a_handle_is_dropped():
+    assert _credits("Euer HansEhrlich", handles=True)[1] == ["HansEhrlich"]
+
+
+def test_companies_and_site_initials_are_no_persons():
+    drk = titles.site_keys([], "https://www.drk.de/a")
+    assert _credits("Deutsches Rotes Kreuz", keys=drk) == ([], [], [])
+    assert _credits("Naturstrom AG") == ([], [], [])
+    assert _credits("Technische Universität Darmstadt") == ([], [], [])
+    assert _credits("Bueltge De", "Facebook Com") == ([], [], [])
+
+
+def test_a_name_given_as_an_organisation_is_no_person_in_a_later_source():
+    meta = authors.person_names(["Deutsche Welle (www.dw.com)"], set(), handles=True)
+    trafilatura = authors.person_names(["Deutsche Welle"], set(), handles=True)
+    assert authors.resolve_authors([("meta", meta), ("trafilatura", trafilatura)]) == ([], [])
+
+
+def test_jsonld_site_accounts_are_no_persons_but_person_organisations_are():
+    admin = authors.jsonld_credits([{"author": {"@type": "Person", "name": "Ilanga D",
+                                                "url": "https://news.example/author/admin/"}}], set())
+    assert admin.persons == [] and admin.organisations == 1
+    both = authors.jsonld_credits([{"author": {"@type": ["Person", "Organization"],
+                                               "name": "Kyle Wiggers"}}], set())
+    assert both.persons == ["Kyle Wiggers"]

@@ -30,7 +30,10 @@ _PREFIX = re.compile(
     r"ein\s+(?:kommentar|gastbeitrag|beitrag|interview|essay)|eine\s+(?:analyse|kolumne|glosse)|"
     r"analyse|kommentar|commentaire|chronique|tribune|interview|par|by|von|vom|por|door|"
     r"av|af|от|автор|written\s+by|reported\s+by|posted\s+by|edited\s+by|"
-    r"with|avec|mit|con|com)\b\s*[:.\-–—]?\s*)+", re.I)
+    r"(?:erstellt|eingestellt|geschrieben|verfasst|gepostet|veröffentlicht|alles|mehr|"
+    r"artikel|beitrag|beiträge|pressemitteilung|zitat|all\s+posts|view\s+all\s+posts|"
+    r"more\s+articles|articles|publié|rédigé)\s+(?:von|by|par|de)|"
+    r"deine?|euer|eure|yours|cheers|with|avec|mit|con|com)\b\s*[:.\-–—]?\s*)+", re.I)
 _EDITING = re.compile(r"\b(?:editing|edited|writing|compiled|additional reporting|graphics?|"
                       r"photos?|fotos?|bild(?:er)?|images?|illustrations?|montage|bearbeitet|édité|édition|edición|redigiert|"
                       r"übersetzt|translated|traduction|traducción)\b.*$", re.I | re.S)
@@ -49,12 +52,22 @@ _ROLE_CJK = re.compile(r"\s*(?:기자|특파원|통신원|논설위원|선임기
 _DOMAIN = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:com|org|net|de|at|ch|fr|es|it|uk|"
                      r"co|info|news|tv|eu|be|nl|pl|ru)\b", re.I)
 # A byline label glued to the name by text_content(): 'AuthorAnna Fink', 'VonJan Roth'.
-_GLUED_PREFIX = re.compile(r"^(?:By|Von|Par|Por|Door|Author|Autor|Auteur|Text|Texte)(?=[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ])")
+_GLUED_PREFIX = re.compile(r"^(?:By|Von|Par|Por|Door|Author|Autor|Auteur|Text|Texte)(?=[A-ZÀ-ÖØ-Þ])")
+# A weekday or a domain's last label after a name: 'Alex Bozarjian Thursday', 'Bueltge De'.
+_TRAILING_WORD = re.compile(r"\s+(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+                            r"montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|"
+                            r"com|net|org|de|ch|at|it|fr|info|eu)$", re.I)
+# Legal forms closing a company name: 'Naturstrom AG', 'Muster GmbH & Co KG'.
+_LEGAL_FORM = re.compile(r"\s(?:ag|kg|eg|ev|e\.\s?v|gmbh|mbh|ug|se|sa|sas|sarl|srl|spa|bv|nv|plc|"
+                         r"corp|llc|ltd|inc)\.?$", re.I)
 _CONVERSATION = re.compile(r"\s+(?:im\s+gespräch\s+mit|in\s+conversation\s+with|"
                            r"en\s+conversation\s+avec|en\s+conversación\s+con)\s+", re.I)
 _END_INITIAL = re.compile(r"(?<=\s)(Jr|Sr|[A-Z])$")
 # A one-word credit (a pen name or handle: 'gnaddrig', 'Creeny', 'Marianne1').
 _HANDLE = re.compile(r"^[^\W\d_][\w.\-]{2,29}$")
+# An author profile that is a site account, not a person ('/author/admin/').
+_ACCOUNT_URL = re.compile(r"/(?:author|autor|auteur|user|profile)/(?:admin|administrator|"
+                          r"redaktion|redaction|editor|editors|staff|team|webmaster)\b", re.I)
 _EMAIL_ONLY = re.compile(r"\S+@\S+")
 _MID_BY = re.compile(r"^.{1,40}?\s(?:Von|By|Par|Por|Door)\s+(?=[A-ZÀ-ÖØ-Þ])")
 _KANA = re.compile(r"[\u3040-\u309f]")  # hiragana: names are written in kanji or katakana
@@ -121,12 +134,22 @@ def normalise_person(name: str) -> str:
     return unicodedata.normalize("NFC", name)
 
 
+def _initials_of_site(name: str, site_keys: set[str]) -> bool:
+    """'Deutsche Welle' on dw.com, 'Neue Zürcher Zeitung' on nzz.ch: a name whose
+    initials (three letters at least) spell a site key is the site."""
+    words = [w for w in re.split(r"[\s\-]+", name) if w[:1].isalpha()]
+    initials = "".join(w[0] for w in words).casefold()
+    return len(words) >= 2 and len(initials) >= 3 and initials in site_keys
+
+
 def _looks_like_person(name: str, site_keys: set[str]) -> bool:
     _, not_persons, not_words = _data()
     key = name.casefold()
     if not name or key in not_persons or _DIGIT.search(name) or _EMAIL.search(name):
         return False
-    if site_keys and is_site_name(name, site_keys):
+    if site_keys and (is_site_name(name, site_keys) or _initials_of_site(name, site_keys)):
+        return False
+    if _LEGAL_FORM.search(name):
         return False
     words = name.split()
     if _CJK.search(name):
@@ -183,7 +206,7 @@ def split_credit(credit: str) -> list[str]:
     credit = _MID_BY.sub("", credit)
     for piece in _SPLIT.split(credit):
         piece = _ROLE_CJK.sub("", _TRAILING.sub("", _PREFIX.sub("", _clean(piece))))
-        piece = _clean(piece)
+        piece = _clean(_TRAILING_WORD.sub("", _clean(piece)))
         if piece:
             pieces.append(piece)
     return pieces
@@ -209,6 +232,7 @@ class Credits:
         self.handles: list[str] = []
         self.agencies: list[str] = []
         self.organisations = 0  # credits naming the site, a newsroom or an organisation
+        self.organisation_keys: set[str] = set()  # their names, never persons in a later source
 
     def add_credit(self, credit: Optional[str], site_keys: set[str], handles: bool = False,
                    agencies_only: bool = False) -> None:
@@ -229,9 +253,12 @@ class Credits:
             self._add(self.agencies, whole)
             return
         # 'Deutsche Welle (www.dw.com)': a credit that gives a web address is an organisation.
-        agencies_only = agencies_only or bool(_DOMAIN.search(_EMAIL_ONLY.sub(" ", credit)))
+        names_domain = bool(_DOMAIN.search(_EMAIL_ONLY.sub(" ", credit)))
+        agencies_only = agencies_only or names_domain
         pieces = split_credit(credit)
         for piece in pieces:
+            if names_domain:
+                self.organisation_keys.add(_name_key(piece))
             kind, value = classify_credit(piece, site_keys)
             if kind == "person" and not agencies_only:
                 self._add(self.persons, value)
@@ -245,6 +272,7 @@ class Credits:
                     continue
                 if _names_organisation(piece, site_keys):
                     self.organisations += 1
+                    self.organisation_keys.add(_name_key(piece))
                 elif handles and len(pieces) == 1 and _looks_like_handle(piece, site_keys):
                     self._add(self.handles, normalise_person(piece))
 
@@ -255,6 +283,7 @@ class Credits:
             self._add(self.agencies, agency)
         else:
             self.organisations += 1
+            self.organisation_keys.add(_name_key(value))
 
     def add_agency(self, value: str) -> None:
         agency = agency_name(value)
@@ -303,7 +332,10 @@ def jsonld_credits(items: Sequence[dict], site_keys: set[str], key: str = "autho
             name = f"{node.get('givenName') or ''} {node.get('familyName') or ''}"
         if not isinstance(name, str) or not name.strip():
             return
-        if any("organization" in t or "organisation" in t for t in types):
+        url = node.get("url") or node.get("@id")
+        organisation = any("organization" in t or "organisation" in t for t in types)
+        if ((organisation and "person" not in types)
+                or (isinstance(url, str) and _ACCOUNT_URL.search(url))):
             credits.add_organisation(name)
             return
         credits.add_credit(name, site_keys, handles=True)
@@ -314,6 +346,7 @@ def jsonld_credits(items: Sequence[dict], site_keys: set[str], key: str = "autho
         for agency in found.agencies:
             Credits._add(credits.agencies, agency)
         credits.organisations += found.organisations
+        credits.organisation_keys |= found.organisation_keys
         if not credits.persons and not credits.handles:
             credits.persons, credits.handles = found.persons, found.handles
         elif not credits.persons and found.persons:
@@ -422,18 +455,23 @@ def resolve_authors(sources: Sequence[tuple[str, Credits]]) -> tuple[list[str], 
     Persons come from the best source that names any, so names from
     related-article bylines do not leak in. When no source names a person, the
     handles of the best source that gives one stand instead ('gnaddrig'), unless
-    a better source credits the site, a newsroom or an organisation.
+    a better source credits the site, a newsroom or an organisation. A name that a
+    better source gives as an organisation ('Deutsche Welle (www.dw.com)', a JSON-LD
+    Organization) is no person in a later one.
     Agencies are the union over all sources.
     """
     authors: list[str] = []
     handles: list[str] = []
     agencies: list[str] = []
     handles_open = True
+    organisations: set[str] = set()
     for _, credits in sources:
         for agency in credits.agencies:
             Credits._add(agencies, agency)
-        if not authors and credits.persons:
-            authors = list(credits.persons)
+        persons = [p for p in credits.persons if _name_key(p) not in organisations]
+        if not authors and persons:
+            authors = persons
+        organisations |= credits.organisation_keys
         if handles_open and not handles and credits.handles:
             handles = list(credits.handles)
         handles_open = handles_open and not credits.organisations
