@@ -79,6 +79,7 @@ def test_one_run_ids_copies_and_stories(golden, tmp_path):
         assert_that(result.rejects, check_rejects, label="rejects")
     assert list((tmp_path / "_state" / "dedup" / "seen").glob("run1-*.jsonl.gz"))
     assert list((tmp_path / "_state" / "dedup" / "docs" / "day=2025-03-19").glob("run1-*.jsonl.gz"))
+    assert not (tmp_path / "_state" / "dedup" / ".tmp" / "run1").exists()    # temp folder removed
 
 
 def _save(items, path):
@@ -141,3 +142,4 @@ def test_second_run_uses_first_runs_state(golden, tmp_path):
     # a third run re-ingesting the same articles adds nothing
     again, _, _ = _run(second_run, out, "run3", day1 + dt.timedelta(days=1))
     assert again == []
+    assert not list((tmp_path / "_state" / "dedup" / ".tmp").iterdir())      # no run folder left behind

@@ -1,10 +1,11 @@
 """Content hashes and near-copy detection (pure, no Beam), on the golden texts."""
 import random
 
+import numpy as np
 import pytest
 
 from tests.support.golden import load_golden
-from transforms.similarity import (NearCopyHasher, NearCopyParams, band_keys, containment,
+from transforms.similarity import (NearCopyHasher, NearCopyParams, band_keys, band_slices, containment,
                                    content_hash, estimate_jaccard, is_near_copy, normalize_text,
                                    shingles)
 
@@ -88,3 +89,32 @@ def test_threshold_is_a_setting(golden):
     a, b = strict.signature(text), strict.signature(" ".join(words))
     assert is_near_copy(a, b, strict.params) is None
     assert is_near_copy(a, b, lax.params) is not None
+
+
+def test_batched_minhash_is_datasketchs(golden, hasher):
+    """The batched signature gives datasketch's own values (those already in the state files)."""
+    from datasketch import MinHash
+    assert hasher._fast
+    texts = [d["text"] for d in golden] + ["", "Un mot", "un deux trois quatre cinq", "Été, à l'école !"]
+    for text in texts:
+        grams = shingles(text, hasher.params.shingle_size)
+        reference = MinHash(num_perm=hasher.params.num_perm, seed=1)
+        if grams:
+            reference.update_batch([g.encode("utf-8") for g in grams])
+        digest, sig = hasher.hash_and_signature(text)
+        assert digest == content_hash(text)
+        assert sig.size == len(grams)
+        assert sig.hashvalues.dtype == np.uint64
+        assert np.array_equal(sig.hashvalues, reference.hashvalues.astype(np.uint64)), text[:40]
+
+
+def test_band_slices_bucket_like_band_keys(golden, hasher):
+    sigs = [hasher.signature(d["text"]) for d in golden]
+    sigs.append(hasher.signature(golden[0]["text"] + " Lire la suite"))
+    for a in sigs:
+        for b in sigs:
+            by_digest = set(band_keys(a, hasher.params)) & set(band_keys(b, hasher.params))
+            by_slice = (set(band_slices(a.hashvalues.astype("<u8").tobytes(), a.size, hasher.params))
+                        & set(band_slices(b.hashvalues.astype("<u8").tobytes(), b.size, hasher.params)))
+            assert len(by_digest) == len(by_slice)
+    assert band_slices(b"", 0, hasher.params) == []

@@ -109,3 +109,25 @@ def test_assign_story_ids_prefers_known_story():
 def test_connected_components():
     comps = connected_components("abcde", [("a", "b"), ("c", "b"), ("d", "e")])
     assert comps == {"a": "a", "b": "a", "c": "a", "d": "d", "e": "d"}
+
+
+def test_rarity_table_gives_wordfreqs_zipf(rarity):
+    import pickle
+
+    import wordfreq
+    for lang, words in {"en": ["the", "president", "ceasefire", "kremlin"],
+                        "fr": ["le", "président", "cessez", "poutine"]}.items():
+        for word in words:
+            assert rarity.zipf(word, lang) == wordfreq.zipf_frequency(word, lang), (lang, word)
+        assert rarity.zipfs(words, lang) == [rarity.zipf(w, lang) for w in words]
+    assert rarity.zipf("qzxwvqzxwv", "fr") == rarity.unknown_zipf
+    assert rarity.rarity("le", "fr") == 0.0 and rarity.rarity("qzxwvqzxwv", "fr") == 5.0
+    assert rarity.zipf("the", "xx-unknown") == rarity.zipf("the", "en")      # default language
+    clone = pickle.loads(pickle.dumps(rarity))          # word hashes are per process: not pickled
+    assert clone._tables == {} and clone.zipf("président", "fr") == rarity.zipf("président", "fr")
+
+
+def test_table_is_compact(rarity):
+    table = rarity._table("en")
+    assert len(table.hashes) > 100_000
+    assert table.hashes.nbytes + table.buckets.nbytes < 12 * len(table.hashes)

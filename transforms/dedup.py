@@ -27,9 +27,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import zlib
-from typing import Iterable, Optional
+from typing import Any, Iterable, NamedTuple, Optional
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.io import fileio
 from apache_beam.io.fileio import EmptyMatchTreatment
 from apache_beam.io.filesystems import FileSystems
@@ -39,12 +40,12 @@ from apache_beam.utils import shared
 from schemas.records import Article, Reject
 from transforms import dedup_state as state
 from transforms.canonical import article_id, canonical_url, source_domain, url_key
-from transforms.common import REJECTS_TAG, ParDoWithRejects, StageResult, counter
-from transforms.similarity import (NearCopyHasher, NearCopyParams, Signature, band_keys,
-                                   content_hash, is_near_copy)
-from transforms.story import (CompactVector, StoryDoc, StoryParams, TermRarity,
-                              assign_story_ids, block_edges, block_features, block_member,
-                              cluster_component, story_id_for, story_vector)
+from transforms.common import REJECTS_TAG, StageResult, ToRejects, counter
+from transforms.similarity import (NearCopyHasher, NearCopyParams, Signature, band_slices,
+                                   is_near_copy)
+from transforms.story import (BlockMember, CompactVector, StoryDoc, StoryParams, TermRarity,
+                              assign_story_ids, block_edges, block_features, cluster_component,
+                              edge_vector, story_id_for, story_vector, time_buckets)
 
 __all__ = ["Deduplicate", "FilterSeen", "DEFAULT_NEAR_THRESHOLD", "DEFAULT_STATE_DAYS"]
 
@@ -52,16 +53,31 @@ STAGE = "dedup"
 DEFAULT_NEAR_THRESHOLD = NearCopyParams().near_threshold
 DEFAULT_STATE_DAYS = 7
 _STATE_DOC = "state_doc"
+_ARTICLE = "article"
+_KEPT = "kept"
 
 
-@dataclasses.dataclass
-class _Doc:
-    """An article of this run with everything dedup computed for it."""
+class _Doc(NamedTuple):
+    """What dedup's joins carry for an article: ids, signature, vector; never the Article.
 
-    article: Article
-    signature: Signature
-    story: StoryDoc          # vector: a CompactVector
-    features: list[str]      # block features
+    Shipped as a plain tuple (`tuple(doc)`, rebuilt with `_Doc._make`): Beam's
+    fast coder encodes tuples of str, bytes and floats without pickle. Arrays
+    travel as bytes: the MinHash values as little-endian uint64, the story
+    vector as sorted int64 feature hashes and float32 weights.
+    """
+
+    url: str
+    feed_url: Optional[str]
+    order: tuple
+    minhash: bytes
+    size: int                  # distinct shingles
+    content_hash: Optional[str]
+    vector_ids: bytes
+    vector_weights: bytes
+    features: tuple            # block features
+    day: Optional[float]
+    time: Optional[float]
+    story_id: Optional[str] = None     # set for earlier runs' articles
 
 
 def _day(when: Optional[dt.datetime]) -> Optional[float]:
@@ -73,13 +89,36 @@ def _order(article: Article, doc_id: str) -> tuple:
     return (1, first.timestamp(), article.fetched_at.timestamp(), doc_id)
 
 
+def _signature(doc: _Doc) -> Signature:
+    return Signature(np.frombuffer(doc.minhash, dtype="<u8").astype(np.uint64), doc.size)
+
+
+def _story_doc(doc_id: str, doc: _Doc) -> StoryDoc:
+    vector = CompactVector.from_arrays(np.frombuffer(doc.vector_ids, dtype="<i8"),
+                                       np.frombuffer(doc.vector_weights, dtype="<f4"))
+    return StoryDoc(doc_id, vector, doc.day, doc.order, doc.story_id, doc.time)
+
+
+def _old_doc(old: state.OldDoc) -> tuple[str, tuple]:
+    """(id, wire _Doc) of an earlier run's article read from the docs state."""
+    story = old.story
+    return story.doc_id, tuple(_Doc(
+        "", None, story.order, np.asarray(old.signature.hashvalues, dtype="<u8").tobytes(),
+        old.signature.size, old.content_hash, np.asarray(story.vector.ids, dtype="<i8").tobytes(),
+        np.asarray(story.vector.weights, dtype="<f4").tobytes(), tuple(old.features), story.day,
+        story.time, story.story_id))
+
+
 class _PrepareDoFn(beam.DoFn):
-    """Article -> _Doc: ids, hash, MinHash signature, story vector."""
+    """Article -> (id, wire _Doc), and the prepared Article under the 'article' tag.
+
+    The Article itself goes straight to the final join: the joins in between
+    carry only the `_Doc`.
+    """
 
     def __init__(self, near: NearCopyParams, story: StoryParams):
         self._near = near
         self._story = story
-
         self._shared_rarity = shared.Shared()
 
     def setup(self):
@@ -91,22 +130,45 @@ class _PrepareDoFn(beam.DoFn):
         canonical = canonical_url(article.url, article.page_meta)
         doc_id = article_id(canonical)
         text = article.text or ""
+        chash, signature = self._hasher.hash_and_signature(text)
         prepared = dataclasses.replace(
             article, article_id=doc_id, canonical_url=canonical,
-            source_domain=source_domain(canonical), content_hash=content_hash(text),
+            source_domain=source_domain(canonical), content_hash=chash,
             duplicate_of=None, duplicate_similarity=None, story_id=None)
         vector = story_vector(text, article.language, self._rarity, title=article.title,
                               max_features=self._story.max_features)
+        compact = CompactVector(vector)
         self._prepared.inc()
-        yield _Doc(prepared, self._hasher.signature(text),
-                   StoryDoc(doc_id, CompactVector(vector), _day(article.published_at),
-                            _order(article, doc_id),
-                            time=_day(article.published_at or article.fetched_at)),
-                   block_features(vector, self._story.block_keys))
+        yield TaggedOutput(_ARTICLE, (doc_id, prepared))
+        yield doc_id, tuple(_Doc(
+            article.url, article.feed_url, _order(article, doc_id),
+            np.asarray(signature.hashvalues, dtype="<u8").tobytes(), signature.size, chash,
+            compact.ids.astype("<i8").tobytes(), compact.weights.astype("<f4").tobytes(),
+            tuple(block_features(vector, self._story.block_keys)),
+            _day(article.published_at), _day(article.published_at or article.fetched_at)))
+
+
+class _Prepare(beam.PTransform):
+    """Articles -> (docs, prepared articles, rejects); crashes become rejects."""
+
+    def __init__(self, dofn: beam.DoFn, run_id: Optional[str]):
+        super().__init__()
+        self._dofn = dofn
+        self._run_id = run_id
+
+    def expand(self, articles):
+        results = articles | "Process" >> beam.ParDo(self._dofn).with_output_types(
+            Any, **{_ARTICLE: Any}).with_outputs(_ARTICLE, main="good").with_exception_handling(
+                dead_letter_tag="crashes")
+        rejects = results["crashes"] | "CrashesToRejects" >> ToRejects(STAGE, self._run_id)
+        return results.good, results[_ARTICLE], rejects
 
 
 class _FirstUnseenDoFn(beam.DoFn):
-    """(id, {new, seen}) -> the first new article of an id no earlier run wrote."""
+    """(id, {new, seen}) -> the first new doc of an id no earlier run wrote.
+
+    Also emits (id, url) of that doc under 'kept' (what the final join keeps).
+    """
 
     def __init__(self, run_id: Optional[str]):
         self._run_id = run_id
@@ -117,25 +179,27 @@ class _FirstUnseenDoFn(beam.DoFn):
 
     def process(self, element):
         doc_id, groups = element
-        docs = sorted(groups["new"], key=lambda d: d.story.order)
+        docs = sorted(map(_Doc._make, groups["new"]), key=lambda d: d.order)
         if not docs:
             return
         if list(groups["seen"]):
             self._already_seen.inc(len(docs))
             return
-        yield docs[0]
+        yield doc_id, tuple(docs[0])
+        yield TaggedOutput(_KEPT, (doc_id, docs[0].url))
         for other in docs[1:]:
             self._same_article.inc()
             yield TaggedOutput(REJECTS_TAG, Reject(
-                url=other.article.url, feed_url=other.article.feed_url, stage=STAGE,
-                reason="same_article", error=f"same canonical URL as {docs[0].article.url}",
+                url=other.url, feed_url=other.feed_url, stage=STAGE,
+                reason="same_article", error=f"same canonical URL as {docs[0].url}",
                 run_id=self._run_id))
 
 
 def _band_entries(item, params: NearCopyParams):
-    doc_id, (order, signature, _hash) = item
-    for key in band_keys(signature, params):
-        yield key, (order, doc_id)
+    doc_id, wire = item
+    doc = _Doc._make(wire)
+    for key in band_slices(doc.minhash, doc.size, params):
+        yield key, (doc.order, doc_id)
 
 
 def _bucket_pairs(item, max_candidates: int):
@@ -149,73 +213,127 @@ def _bucket_pairs(item, max_candidates: int):
             yield (members[j][1], members[i][1]), None
 
 
-def _carry(item):
-    """(later, {pair: [earlier...], sig: [x]}) -> (earlier, (later, x))."""
-    later, groups = item
-    own = list(groups["sig"])
-    if not own:
-        return
-    for earlier in groups["pair"]:
-        yield earlier, (later, own[0])
-
-
-def _verify_copies(item, params: NearCopyParams):
-    """(earlier, {cand, sig}) -> (later, (earlier order, earlier, similarity)) for copies."""
-    earlier, groups = item
-    own = list(groups["sig"])
-    if not own:
-        return
-    order, signature, chash = own[0]
-    for later, (_order_l, sig_l, hash_l) in groups["cand"]:
-        sim = is_near_copy(signature, sig_l, params, same_hash=bool(chash) and chash == hash_l)
-        if sim is not None:
-            yield later, (order, earlier, sim)
-
-
-def _earliest(item):
-    later, candidates = item
-    order, earlier, sim = min(candidates)
-    return later, (earlier, sim)
-
-
-def _block_entries(node, params: StoryParams):
-    """(StoryDoc, block features) -> ('feature|bucket', BlockMember) for each of its blocks."""
-    doc, features = node
-    member = block_member(doc, features, params)
-    for feature in features:
-        for bucket in member.buckets:
-            yield f"{feature}|{bucket}", member
-
-
-def _spread_label(item):
-    node, groups = item
-    labels = list(groups["label"])
-    if not labels:
-        return
-    label = min(labels)
-    yield node, label
-    for neighbours in groups["adj"]:
-        for n in neighbours:
-            yield n, label
-
-
-def _component_or_own(item):
-    """(id, {label, doc}) -> component: (label, doc), or single: (id, own story)."""
-    doc_id, groups = item
+def _pair_roles(item):
+    """(id, {doc, later, earlier}) -> (pair, (role, doc)) for each candidate pair of the doc."""
+    _, groups = item
     docs = list(groups["doc"])
     if not docs:
         return
-    labels = list(groups["label"])
-    if labels:
-        yield TaggedOutput("component", (min(labels), docs[0]))
-    elif docs[0].story_id is None:
-        yield TaggedOutput("single", (doc_id, story_id_for(doc_id)))
+    for pair in groups["later"]:
+        yield pair, ("later", docs[0])
+    for pair in groups["earlier"]:
+        yield pair, ("earlier", docs[0])
 
 
-def _cluster(item, params: StoryParams):
-    _, docs = item
-    for cluster in cluster_component(list(docs), params):
-        yield from assign_story_ids(cluster).items()
+def _verify_pair(item, params: NearCopyParams):
+    """((later, earlier), roles) -> (later, (earlier order, earlier, similarity)) for copies."""
+    (later, earlier), roles = item
+    docs = dict(roles)
+    if "later" not in docs or "earlier" not in docs:
+        return
+    early, late = _Doc._make(docs["earlier"]), _Doc._make(docs["later"])
+    sim = is_near_copy(_signature(early), _signature(late), params,
+                       same_hash=bool(early.content_hash) and early.content_hash == late.content_hash)
+    if sim is not None:
+        yield later, (early.order, earlier, sim)
+
+
+def _block_entries(item, params: StoryParams):
+    """(id, wire _Doc) -> ('feature|bucket', wire member) for each of its blocks."""
+    doc_id, wire = item
+    doc = _Doc._make(wire)
+    edge = edge_vector(_story_doc(doc_id, doc).vector, params.edge_features)
+    buckets = tuple(time_buckets(doc.time, params.block_window_days))
+    member = (doc_id, doc.order, doc.day, doc.story_id is not None, doc.features, buckets,
+              edge.ids.astype("<i8").tobytes(), edge.weights.astype("<f4").tobytes())
+    for feature in doc.features:
+        for bucket in buckets:
+            yield f"{feature}|{bucket}", member
+
+
+def _member(wire) -> BlockMember:
+    doc_id, order, day, old, features, buckets, ids, weights = wire
+    return BlockMember(doc_id, order, day, old, features, buckets, CompactVector.from_arrays(
+        np.frombuffer(ids, dtype="<i8"), np.frombuffer(weights, dtype="<f4")))
+
+
+def _edges(item, params: StoryParams):
+    key, members = item
+    members = list(members)
+    if 2 <= len(members) <= params.max_block:
+        yield from block_edges(key, [_member(m) for m in members], params)
+
+
+# Label propagation messages: a node's own (label, neighbours), a label sent to
+# a neighbour, and (last round only) the node's doc.
+_SELF, _LABEL, _NODE = 0, 1, 2
+
+
+def _first_messages(item, spread: bool):
+    """(node, neighbours) -> the messages of label propagation's first step (own labels)."""
+    node, neighbours = item
+    neighbours = tuple(neighbours)
+    yield node, (_SELF, node, neighbours)
+    if spread:
+        for n in neighbours:
+            yield n, (_LABEL, node)
+
+
+def _min_label(messages) -> tuple[Optional[str], tuple]:
+    label, neighbours = None, ()
+    for m in messages:
+        if m[0] == _NODE:
+            continue
+        if label is None or m[1] < label:
+            label = m[1]
+        if m[0] == _SELF:
+            neighbours = m[2]
+    return label, neighbours
+
+
+def _spread_label(item):
+    """(node, messages) -> the next round's messages: min label to itself and its neighbours."""
+    node, messages = item
+    label, neighbours = _min_label(messages)
+    if label is None:
+        return
+    yield node, (_SELF, label, neighbours)
+    for n in neighbours:
+        yield n, (_LABEL, label)
+
+
+def _component_or_own(item, shards: int):
+    """(id, messages + doc) -> component: (label, doc), or single: (id, own story) + state line."""
+    doc_id, messages = item
+    messages = list(messages)
+    docs = [m[1] for m in messages if m[0] == _NODE]
+    if not docs:
+        return
+    label, _ = _min_label(messages)
+    if label is not None:
+        yield TaggedOutput("component", (label, (doc_id, docs[0])))
+        return
+    doc = _Doc._make(docs[0])
+    if doc.story_id is None:
+        story = story_id_for(doc_id)
+        yield TaggedOutput("single", (doc_id, story))
+        yield TaggedOutput(_STATE_DOC, _doc_line(doc_id, doc, story, shards))
+
+
+def _doc_line(doc_id: str, doc: _Doc, story: str, shards: int) -> tuple[int, str]:
+    """(shard, docs-state line) of an original article of this run and its story."""
+    story_doc = dataclasses.replace(_story_doc(doc_id, doc), story_id=story)
+    return (zlib.crc32(doc_id.encode()) % shards,
+            state.doc_record(story_doc, _signature(doc), doc.content_hash, doc.features))
+
+
+def _cluster(item, params: StoryParams, shards: int):
+    _, members = item
+    docs = {doc_id: _Doc._make(wire) for doc_id, wire in members}
+    for cluster in cluster_component([_story_doc(i, d) for i, d in docs.items()], params):
+        for doc_id, story in assign_story_ids(cluster).items():
+            yield doc_id, story
+            yield TaggedOutput(_STATE_DOC, _doc_line(doc_id, docs[doc_id], story, shards))
 
 
 def _copy_stories(item):
@@ -237,7 +355,7 @@ def _resolve_chain(item):
 
 
 class _FinishDoFn(beam.DoFn):
-    """(id, {doc, dup, story}) -> the finished Article, and its state lines."""
+    """(id, {article, kept, dup, story}) -> the finished Article, and its seen-state line."""
 
     def __init__(self, shards: int):
         self._shards = shards
@@ -249,14 +367,17 @@ class _FinishDoFn(beam.DoFn):
 
     def process(self, item):
         doc_id, groups = item
-        docs = list(groups["doc"])
-        if not docs:
-            return
-        doc = docs[0]
+        kept = list(groups["kept"])     # none: written by an earlier run, or a second URL of one article
+        if kept:
+            yield from self._finish(doc_id, kept[0], groups)
+
+    def _finish(self, doc_id: str, url: str, groups):
+        articles = list(groups["article"])
+        article = next((a for a in articles if a.url == url), articles[0])
         dups, stories = list(groups["dup"]), list(groups["story"])
         story = stories[0] if stories else story_id_for(doc_id)
         original, similarity = dups[0] if dups else (None, None)
-        article = dataclasses.replace(doc.article, duplicate_of=original,
+        article = dataclasses.replace(article, duplicate_of=original,
                                       duplicate_similarity=similarity, story_id=story)
         self._out.inc()
         if original:
@@ -264,10 +385,6 @@ class _FinishDoFn(beam.DoFn):
         shard = zlib.crc32(doc_id.encode()) % self._shards
         keys = {url_key(article.url), url_key(article.canonical_url)}
         yield TaggedOutput("seen", (shard, state.seen_record(doc_id, keys)))
-        if not original:
-            story_doc = dataclasses.replace(doc.story, story_id=story)
-            yield TaggedOutput(_STATE_DOC, (shard, state.doc_record(
-                story_doc, doc.signature, article.content_hash, doc.features)))
         yield article
 
 
@@ -276,6 +393,11 @@ def _write_shard(item, path_of, tmp_dir: str):
     path = path_of(shard)
     state.write_lines_atomically(path, sorted(lines), tmp_dir)
     return path
+
+
+def _remove_tmp_dir(_written, tmp_dir: str) -> None:
+    """Deletes this run's temporary folder once every shard has been moved out of it."""
+    state.remove_empty_dir(tmp_dir)
 
 
 class _ReadState(beam.PTransform):
@@ -367,78 +489,73 @@ class Deduplicate(beam.PTransform):
         self._write_state = write_state
 
     def expand(self, articles):
-        p, near, story = articles.pipeline, self._near, self._story
-        prepared = articles | "Prepare" >> ParDoWithRejects(
-            _PrepareDoFn(near, story), STAGE, self._run_id)
+        p, near, story, shards = articles.pipeline, self._near, self._story, self._shards
+        docs_in, prepared, crashes = articles | "Prepare" >> _Prepare(
+            _PrepareDoFn(near, story), self._run_id)
         seen_ids = (p | "ReadSeen" >> _ReadState([state.seen_pattern(self._output_dir)])
                     | "SeenIds" >> beam.Map(lambda line: (state.parse_seen(line)["id"], True)))
-        firsts = ({"new": prepared.good | "KeyById" >> beam.Map(lambda d: (d.story.doc_id, d)),
-                   "seen": seen_ids}
+        firsts = ({"new": docs_in, "seen": seen_ids}
                   | "JoinSeen" >> beam.CoGroupByKey()
                   | "FirstUnseen" >> beam.ParDo(_FirstUnseenDoFn(self._run_id)).with_outputs(
-                      REJECTS_TAG, main="good"))
-        docs = firsts.good | "DocsById" >> beam.Map(lambda d: (d.story.doc_id, d))
+                      REJECTS_TAG, _KEPT, main="good"))
+        docs = firsts.good
         old = (p | "ReadDocs" >> _ReadState(state.docs_patterns(
                    self._output_dir, self._now, self._state_days))
-               | "ParseDocs" >> beam.Map(state.parse_doc))
+               | "ParseDocs" >> beam.Map(lambda line: _old_doc(state.parse_doc(line))))
+        all_docs = (docs, old) | "AllDocs" >> beam.Flatten()
 
-        # 1. near-copies
-        sigs = ((docs | "NewSigs" >> beam.Map(lambda kv: (kv[0], (
-                    kv[1].story.order, kv[1].signature, kv[1].article.content_hash)))),
-                (old | "OldSigs" >> beam.Map(lambda o: (o.story.doc_id, (
-                    o.story.order, o.signature, o.content_hash)))))
-        sigs = sigs | "Sigs" >> beam.Flatten()
-        pairs = (sigs
+        # 1. near-copies: LSH buckets -> distinct candidate pairs -> both docs -> verified
+        pairs = (all_docs
                  | "Bands" >> beam.FlatMap(_band_entries, near)
                  | "Buckets" >> beam.GroupByKey()
                  | "BucketPairs" >> beam.FlatMap(_bucket_pairs, near.max_candidates)
                  | "DistinctPairs" >> beam.CombinePerKey(lambda _: None)
-                 | "ByLater" >> beam.Map(lambda kv: kv[0]))
-        copies = ({"pair": pairs, "sig": sigs}
-                  | "JoinLater" >> beam.CoGroupByKey()
-                  | "Carry" >> beam.FlatMap(_carry))
-        dup_of = ({"cand": copies, "sig": sigs}
-                  | "JoinEarlier" >> beam.CoGroupByKey()
-                  | "Verify" >> beam.FlatMap(_verify_copies, near)
-                  | "CopiesOf" >> beam.GroupByKey()
-                  | "Earliest" >> beam.Map(_earliest))
+                 | "Pairs" >> beam.Keys())
+        dup_of = ({"doc": all_docs,
+                   "later": pairs | "ByLater" >> beam.Map(lambda pair: (pair[0], pair)),
+                   "earlier": pairs | "ByEarlier" >> beam.Map(lambda pair: (pair[1], pair))}
+                  | "JoinPairs" >> beam.CoGroupByKey()
+                  | "PairRoles" >> beam.FlatMap(_pair_roles)
+                  | "PairDocs" >> beam.GroupByKey()
+                  | "Verify" >> beam.FlatMap(_verify_pair, near)
+                  | "Earliest" >> beam.CombinePerKey(min)
+                  | "DupOf" >> beam.Map(lambda kv: (kv[0], (kv[1][1], kv[1][2]))))
 
-        # 2. stories of the originals
-        originals = ({"doc": docs | "StoryOf" >> beam.Map(
-                          lambda kv: (kv[0], (kv[1].story, kv[1].features))),
-                      "dup": dup_of}
+        # 2. stories of the originals: blocks -> edges -> components -> clusters
+        originals = ({"doc": docs, "dup": dup_of}
                      | "JoinCopies" >> beam.CoGroupByKey()
                      | "Originals" >> beam.FlatMap(
-                         lambda kv: list(kv[1]["doc"]) if not list(kv[1]["dup"]) else []))
-        nodes = ((originals, old | "OldStories" >> beam.Map(lambda o: (o.story, o.features)))
-                 | "StoryNodes" >> beam.Flatten())
-        vectors = nodes | "VectorsById" >> beam.Map(lambda n: (n[0].doc_id, n[0]))
-        edges = (nodes
-                 | "BlockMembers" >> beam.FlatMap(_block_entries, story)
-                 | "Blocks" >> beam.GroupByKey()
-                 | "BlockEdges" >> beam.FlatMap(lambda kv, params: block_edges(kv[0], list(kv[1]), params),
-                                                story))
-        adjacency = (edges
+                         lambda kv: [(kv[0], d) for d in kv[1]["doc"]] if not list(kv[1]["dup"]) else []))
+        nodes = (originals, old) | "StoryNodes" >> beam.Flatten()
+        adjacency = (nodes
+                     | "BlockMembers" >> beam.FlatMap(_block_entries, story)
+                     | "Blocks" >> beam.GroupByKey()
+                     | "BlockEdges" >> beam.FlatMap(_edges, story)
                      | "BothWays" >> beam.FlatMap(lambda e: [(e[0], e[1]), (e[1], e[0])])
                      | "Adjacency" >> beam.GroupByKey())
-        labels = adjacency | "OwnLabel" >> beam.Map(lambda kv: (kv[0], kv[0]))
-        for r in range(self._cc_rounds):
-            labels = ({"label": labels, "adj": adjacency}
-                      | f"Round{r}Join" >> beam.CoGroupByKey()
-                      | f"Round{r}Spread" >> beam.FlatMap(_spread_label)
-                      | f"Round{r}Min" >> beam.CombinePerKey(min))
-        grouped = ({"label": labels, "doc": vectors}
-                   | "JoinLabels" >> beam.CoGroupByKey()
-                   | "ByComponent" >> beam.FlatMap(_component_or_own).with_outputs(
-                       "component", "single"))
+        # connected components: min-label propagation over `cc_rounds` hops, one
+        # GroupByKey a hop; the last one also brings each node's doc
+        messages = adjacency | "OwnLabels" >> beam.FlatMap(_first_messages, self._cc_rounds > 0)
+        for r in range(1, self._cc_rounds):
+            messages = (messages
+                        | f"Round{r}" >> beam.GroupByKey()
+                        | f"Round{r}Spread" >> beam.FlatMap(_spread_label))
+        grouped = ((messages, nodes | "NodeMessages" >> beam.Map(
+                        lambda kv: (kv[0], (_NODE, kv[1]))))
+                   | "LabelsAndNodes" >> beam.Flatten()
+                   | "Labels" >> beam.GroupByKey()
+                   | "ByComponent" >> beam.FlatMap(_component_or_own, shards).with_outputs(
+                       "component", "single", _STATE_DOC))
         clustered = (grouped.component
                      | "Components" >> beam.GroupByKey()
-                     | "Cluster" >> beam.FlatMap(_cluster, story))
-        new_stories = (clustered, grouped.single) | "NewStories" >> beam.Flatten()
+                     | "Cluster" >> beam.FlatMap(_cluster, story, shards).with_outputs(
+                         _STATE_DOC, main="stories"))
+        new_stories = (clustered.stories, grouped.single) | "NewStories" >> beam.Flatten()
+        doc_lines = (clustered[_STATE_DOC], grouped[_STATE_DOC]) | "DocLines" >> beam.Flatten()
 
         # 3. copies share their original's story
         known = ((new_stories, old | "OldStoryIds" >> beam.Map(
-                     lambda o: (o.story.doc_id, o.story.story_id)))
+                     lambda kv: (kv[0], _Doc._make(kv[1]).story_id)))
                  | "KnownStories" >> beam.Flatten())
         by_original = dup_of | "ByOriginal" >> beam.Map(lambda kv: (kv[1][0], kv[0]))
         copy_stories = ({"copies": by_original, "story": known}
@@ -451,23 +568,27 @@ class Deduplicate(beam.PTransform):
         stories = ((new_stories, copy_stories.resolved, chained)
                    | "AllStories" >> beam.Flatten())
 
-        finished = ({"doc": docs, "dup": dup_of, "story": stories}
+        # 4. the article, shuffled once: joined with its results
+        finished = ({"article": prepared, "kept": firsts[_KEPT], "dup": dup_of, "story": stories}
                     | "JoinResults" >> beam.CoGroupByKey()
-                    | "Finish" >> beam.ParDo(_FinishDoFn(self._shards)).with_outputs(
-                        "seen", _STATE_DOC, main="good"))
+                    | "Finish" >> beam.ParDo(_FinishDoFn(shards)).with_outputs("seen", main="good"))
         if self._write_state:
-            self._write(finished)
-        rejects = ((prepared.rejects, firsts[REJECTS_TAG]) | "Rejects" >> beam.Flatten())
+            self._write(finished.seen, doc_lines)
+        rejects = ((crashes, firsts[REJECTS_TAG]) | "Rejects" >> beam.Flatten())
         return StageResult(finished.good, rejects)
 
-    def _write(self, finished) -> None:
+    def _write(self, seen_lines, doc_lines) -> None:
         out, run_id, now = self._output_dir, self._run_id, self._now
         tmp = FileSystems.join(state.state_root(out), ".tmp", run_id)
-        _ = (finished.seen
-             | "SeenShards" >> beam.GroupByKey()
-             | "WriteSeen" >> beam.Map(
-                 _write_shard, lambda shard: state.seen_path(out, run_id, shard), tmp))
-        _ = (finished[_STATE_DOC]
-             | "DocShards" >> beam.GroupByKey()
-             | "WriteDocs" >> beam.Map(
-                 _write_shard, lambda shard: state.docs_path(out, run_id, shard, now), tmp))
+        seen = (seen_lines
+                | "SeenShards" >> beam.GroupByKey()
+                | "WriteSeen" >> beam.Map(
+                    _write_shard, lambda shard: state.seen_path(out, run_id, shard), tmp))
+        docs = (doc_lines
+                | "DocShards" >> beam.GroupByKey()
+                | "WriteDocs" >> beam.Map(
+                    _write_shard, lambda shard: state.docs_path(out, run_id, shard, now), tmp))
+        _ = ((seen, docs)
+             | "Written" >> beam.Flatten()
+             | "AllWritten" >> beam.combiners.Count.Globally()
+             | "RemoveTmp" >> beam.Map(_remove_tmp_dir, tmp))

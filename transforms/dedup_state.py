@@ -38,7 +38,7 @@ from transforms.story import CompactVector, StoryDoc
 
 __all__ = ["state_root", "seen_pattern", "docs_patterns", "seen_path", "docs_path",
            "seen_record", "doc_record", "parse_seen", "parse_doc", "OldDoc",
-           "write_lines_atomically", "read_lines"]
+           "write_lines_atomically", "read_lines", "remove_empty_dir"]
 
 
 def state_root(output_dir: str) -> str:
@@ -125,9 +125,12 @@ def parse_doc(line: str) -> OldDoc:
     return OldDoc(story, signature, d.get("hash"), list(d.get("features", [])))
 
 
+_GZIP_LEVEL = 6     # docs state: 0.3% larger files than at level 9, in a quarter of the CPU time
+
+
 def write_lines_atomically(path: str, lines: Iterable[str], tmp_dir: str) -> int:
     """Writes gzip'd lines to `tmp_dir`, then renames the file to `path`."""
-    data = gzip.compress(("\n".join(lines) + "\n").encode("utf-8"))
+    data = gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), compresslevel=_GZIP_LEVEL)
     # Unique per attempt: state files of different kinds share base names
     # (seen/<run>-<shard> and docs/day=.../<run>-<shard>) and may be written at once.
     tmp = FileSystems.join(tmp_dir, f"{uuid.uuid4().hex}-{path.rsplit('/', 1)[-1]}")
@@ -154,3 +157,16 @@ def read_lines(readable_file) -> Iterable[str]:
     for line in data.decode("utf-8").splitlines():
         if line.strip():
             yield line
+
+
+def remove_empty_dir(path: str) -> bool:
+    """Deletes the folder `path` if it holds no file (a run's temporary folder); True if gone."""
+    try:
+        if not FileSystems.exists(path):
+            return True
+        if FileSystems.match([FileSystems.join(path, "*")])[0].metadata_list:
+            return False
+        FileSystems.delete([path])
+        return True
+    except (IOError, OSError):
+        return False        # left for a later run; never fails the pipeline

@@ -25,7 +25,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 __all__ = ["normalize_text", "content_hash", "shingles", "NearCopyParams", "NearCopyHasher",
-           "Signature", "band_keys", "estimate_jaccard", "containment", "is_near_copy", "earliest_copy"]
+           "Signature", "band_keys", "band_slices", "estimate_jaccard", "containment", "is_near_copy", "earliest_copy"]
 
 _WORD = re.compile(r"[^\W_]+")
 
@@ -177,6 +177,20 @@ def band_keys(signature: Signature, params: NearCopyParams) -> list[str]:
     rows = params.rows
     values = np.asarray(signature.hashvalues, dtype="<u8")
     return [f"{b}:{hashlib.blake2b(values[b * rows:(b + 1) * rows].tobytes(), digest_size=8).hexdigest()}"
+            for b in range(params.bands)]
+
+
+def band_slices(hashvalues: bytes, size: int, params: NearCopyParams) -> list[bytes]:
+    """LSH band keys of a signature given as bytes (little-endian uint64 values).
+
+    Each key is the band number followed by the bytes of its rows: equal keys
+    exactly when the rows are equal, with no digest to compute. None for
+    empty texts. (`band_keys` gives the same buckets as readable strings.)
+    """
+    if size == 0:
+        return []
+    width = 8 * params.rows
+    return [b.to_bytes(2, "little") + hashvalues[b * width:(b + 1) * width]
             for b in range(params.bands)]
 
 
