@@ -124,3 +124,20 @@ def test_jsonld_site_accounts_are_no_persons_but_person_organisations_are():
     both = authors.jsonld_credits([{"author": {"@type": ["Person", "Organization"],
                                                "name": "Kyle Wiggers"}}], set())
     assert both.persons == ["Kyle Wiggers"]
+
+
+@pytest.mark.parametrize("credit, names, handles", [
+    ("Zeige alle Beiträge von Petra Ruland", ["Petra Ruland"], []),
+    ("Posted on September 21, 2020 by Adi Tzlil", ["Adi Tzlil"], []),
+    ("Johanna Kropfitsch Alle Artikel", ["Johanna Kropfitsch"], []),
+    ("Author: Bo2man am 29.12.2010, 13:36 Uhr", [], ["Bo2man"]),
+    ("Olivier Minot Olivier Minot", ["Olivier Minot"], []),
+    ("Alle Beiträge", [], []),
+])
+def test_byline_furniture_around_names_is_dropped(credit, names, handles):
+    assert _credits(credit, handles=True)[:2] == (names, handles)
+
+
+def test_an_author_line_at_the_end_of_the_text():
+    got = authors.contributor_credits("Un.\nDeux.\nTrois.\nAutor: Sebastian Einbock", set())
+    assert got.persons == ["Sebastian Einbock"]

@@ -147,6 +147,18 @@ def test_structured_authors_win_over_later_sources():
     assert resolve_metadata(article).authors == ["Anne Martin"]
 
 
+def test_the_first_byline_that_names_someone_is_used():
+    label = _article("""<html><body><span class="author-label">Von</span>
+        <span class="author-name">Anna Fink</span></body></html>""")
+    assert resolve_metadata(label).authors == ["Anna Fink"]
+    site = """<html><head><meta property="og:site_name" content="Le Quotidien">{}</head><body>
+        <span class="byline">Le Quotidien</span><span class="byline">Anna Fink</span></body></html>"""
+    assert resolve_metadata(_article(site.format(""))).authors == ["Anna Fink"]
+    # The page's own author fields credit the site: the next byline is not trusted.
+    credited = site.format('<meta name="author" content="Le Quotidien">')
+    assert resolve_metadata(_article(credited)).authors == []
+
+
 # ------------------------------------------------------------------ dates
 
 def test_utc_normalisation_of_offsets_and_formats():

@@ -31,8 +31,8 @@ _PREFIX = re.compile(
     r"analyse|kommentar|commentaire|chronique|tribune|interview|par|by|von|vom|por|door|"
     r"av|af|от|автор|written\s+by|reported\s+by|posted\s+by|edited\s+by|"
     r"(?:erstellt|eingestellt|geschrieben|verfasst|gepostet|veröffentlicht|alles|mehr|"
-    r"artikel|beitrag|beiträge|pressemitteilung|zitat|all\s+posts|view\s+all\s+posts|"
-    r"more\s+articles|articles|publié|rédigé)\s+(?:von|by|par|de)|"
+    r"(?:zeige\s+)?(?:alle\s+)?(?:artikel|beitrag|beiträge)|pressemitteilung|zitat|rezept|"
+    r"all\s+posts|view\s+all\s+posts|more\s+articles|articles|publié|rédigé)\s*(?:von|by|par|de)|"
     r"deine?|euer|eure|yours|cheers|with|avec|mit|con|com)\b\s*[:.\-–—]?\s*)+", re.I)
 _EDITING = re.compile(r"\b(?:editing|edited|writing|compiled|additional reporting|graphics?|"
                       r"photos?|fotos?|bild(?:er)?|images?|illustrations?|montage|bearbeitet|édité|édition|edición|redigiert|"
@@ -56,7 +56,9 @@ _GLUED_PREFIX = re.compile(r"^(?:By|Von|Par|Por|Door|Author|Autor|Auteur|Text|Te
 # A weekday or a domain's last label after a name: 'Alex Bozarjian Thursday', 'Bueltge De'.
 _TRAILING_WORD = re.compile(r"\s+(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
                             r"montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|"
-                            r"com|net|org|de|ch|at|it|fr|info|eu)$", re.I)
+                            r"com|net|org|de|ch|at|it|fr|info|eu|alle\s+artikel|alle\s+beiträge|"
+                            r"all\s+posts|all\s+articles|mehr\s+artikel|more\s+articles|profil|profile)$",
+                            re.I)
 # Legal forms closing a company name: 'Naturstrom AG', 'Muster GmbH & Co KG'.
 _LEGAL_FORM = re.compile(r"\s(?:ag|kg|eg|ev|e\.\s?v|gmbh|mbh|ug|se|sa|sas|sarl|srl|spa|bv|nv|plc|"
                          r"corp|llc|ltd|inc)\.?$", re.I)
@@ -69,7 +71,9 @@ _HANDLE = re.compile(r"^[^\W\d_][\w.\-]{2,29}$")
 _ACCOUNT_URL = re.compile(r"/(?:author|autor|auteur|user|profile)/(?:admin|administrator|"
                           r"redaktion|redaction|editor|editors|staff|team|webmaster)\b", re.I)
 _EMAIL_ONLY = re.compile(r"\S+@\S+")
-_MID_BY = re.compile(r"^.{1,40}?\s(?:Von|By|Par|Por|Door)\s+(?=[A-ZÀ-ÖØ-Þ])")
+_MID_BY = re.compile(r"^.{1,40}?\s(?:Von|By|by|Par|par|Por|Door)\s+(?=[A-ZÀ-ÖØ-Þ])")
+# A date (and time) after the name: 'Bo2man am 29.12.2010, 13:36 Uhr', 'r23 » 21.01.2009'.
+_DATE_TAIL = re.compile(r"\s*(?:\b(?:am|on|le|el|il)\s+|[»|•·–—-]\s*)?\d{1,4}[./-]\d{1,2}[./-]\d{2,4}\b.*$", re.S)
 _KANA = re.compile(r"[\u3040-\u309f]")  # hiragana: names are written in kanji or katakana
 _HANGUL = re.compile(r"[\uac00-\ud7af]")
 _CJK_NOT_NAMES = ("关注", "關注", "编辑", "編輯", "记者", "記者", "新闻", "新聞", "情報", "ニュース",
@@ -86,7 +90,8 @@ _NOT_HANDLES = frozenset({
     "publisher", "herausgeber", "verleger", "éditeur", "editeur", "editorial", "unbenannt",
     "untitled", "anonym", "anonyme", "anónimo", "anonimo", "zvg", "privat", "archiv", "getty",
     "imago", "shutterstock", "istock", "keystone", "journalist", "journalists", "journalisten",
-    "journaliste", "journalistes", "autoren", "redakteure", "contributors",
+    "journaliste", "journalistes", "autoren", "redakteure", "contributors", "collectif",
+    "collective", "kollektiv", "red", "beiträge", "beitrag",
 })
 _NAME_PARTICLES = {"van", "von", "der", "den", "de", "del", "della", "di", "da", "dos", "das",
                    "du", "la", "le", "ter", "ten", "zu", "y", "al", "el", "bin", "ben", "ibn", "st"}
@@ -130,6 +135,9 @@ def normalise_person(name: str) -> str:
     if letters and all(c.isupper() for c in letters if c.isalpha()) and not _CJK.search(name):
         name = " ".join(w.capitalize() if len(w) > 1 else w for w in name.split(" "))
         name = re.sub(r"(?<=[-'’])(\w)", lambda m: m.group(1).upper(), name)
+    words = name.split()
+    if len(words) in (4, 6) and words[:len(words) // 2] == words[len(words) // 2:]:
+        name = " ".join(words[:len(words) // 2])  # 'Olivier Minot Olivier Minot'
     name = _END_INITIAL.sub(r"\1.", name)
     return unicodedata.normalize("NFC", name)
 
@@ -203,7 +211,7 @@ def split_credit(credit: str) -> list[str]:
     for m in _PAREN.finditer(credit):
         pieces.extend(p for p in (m.group(1), m.group(2)) if p)
     credit = _PAREN.sub(" ", credit)
-    credit = _MID_BY.sub("", credit)
+    credit = _MID_BY.sub("", _DATE_TAIL.sub("", credit))
     for piece in _SPLIT.split(credit):
         piece = _ROLE_CJK.sub("", _TRAILING.sub("", _PREFIX.sub("", _clean(piece))))
         piece = _clean(_TRAILING_WORD.sub("", _clean(piece)))
@@ -369,6 +377,7 @@ _CONTRIBUTOR_LINES = [
     re.compile(r"^(?P<names>[^.\n]{3,160}?)\s+contributed\s+(?:reporting|to\s+this\s+"
                r"(?:report|article|story))", re.I),
     re.compile(r"^(?:written|reported)\s+by\s+(?P<names>[^.\n]{3,120}?)\s*\.?$", re.I),
+    re.compile(r"^(?:autor(?:in)?|author|auteur|autore|autor/in)\s*:\s*(?P<names>[^.\n]{3,80}?)\s*\.?$", re.I),
     re.compile(r"^by\s+(?P<names>[^.\n]{3,120}?)\s*\.?$", re.I),
     # de
     re.compile(r"^(?P<names>[^.\n]{3,160}?)\s+(?:hat|haben)\s+zu\s+diesem\s+(?:bericht|artikel)\s+"

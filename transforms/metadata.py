@@ -176,16 +176,21 @@ def _credit_sources(page: dict, article_ld: list[dict], entry, extracted: dict, 
         for value in lists.get(key) or ([meta[key]] if meta.get(key) else []):
             if not value.startswith(("http://", "https://")):
                 meta_credits.append(value)
-    # The first byline that credits anyone: a label alone ('Von', 'Autor:') is skipped.
+    jsonld = _authors.jsonld_credits(article_ld, keys)
+    meta_names = _authors.person_names(meta_credits, keys, handles=True)
+    # The first byline that names anyone: a label alone ('Von', 'Autor:') is skipped, up
+    # to the third byline; so is the site's name, unless JSON-LD or meta credit it too.
+    site_credited = jsonld.organisations or meta_names.organisations
     byline = _authors.Credits()
     for value in (page.get("byline") or [])[:3]:
         byline = _authors.person_names([value], keys, handles=True)
-        if byline.persons or byline.handles or byline.agencies or byline.organisations:
+        if (byline.persons or byline.handles or byline.agencies
+                or (byline.organisations and site_credited)):
             break
     traf_author = extracted.get("author") or ""
     return [
-        ("jsonld", _authors.jsonld_credits(article_ld, keys)),
-        ("meta", _authors.person_names(meta_credits, keys, handles=True)),
+        ("jsonld", jsonld),
+        ("meta", meta_names),
         ("byline", byline),
         ("trafilatura", _authors.person_names(
             re.split(r";|\|", traf_author), keys, handles=not re.search(r";|\|", traf_author))),
