@@ -141,3 +141,10 @@ def test_byline_furniture_around_names_is_dropped(credit, names, handles):
 def test_an_author_line_at_the_end_of_the_text():
     got = authors.contributor_credits("Un.\nDeux.\nTrois.\nAutor: Sebastian Einbock", set())
     assert got.persons == ["Sebastian Einbock"]
+
+
+def test_von_lines_in_the_first_three_lines_and_after_a_column_label():
+    text = "Titel\nUntertitel\nvon Daniela Obers\n" + "Absatz.\n" * 10
+    assert authors.contributor_credits(text, set()).persons == ["Daniela Obers"]
+    text = "Eine Kolumne von Nils Pickert\n" + "Absatz.\n" * 10
+    assert authors.contributor_credits(text, set()).persons == ["Nils Pickert"]

@@ -382,7 +382,8 @@ _CONTRIBUTOR_LINES = [
     # de
     re.compile(r"^(?P<names>[^.\n]{3,160}?)\s+(?:hat|haben)\s+zu\s+diesem\s+(?:bericht|artikel)\s+"
                r"beigetragen", re.I),
-    re.compile(r"^von\s+(?P<names>[^.\n]{3,120}?)\s*\.?$", re.I),
+    re.compile(r"^(?:(?:ein|eine)\s+(?:kolumne|kommentar|analyse|gastbeitrag|beitrag|glosse|"
+               r"essay|interview|reportage)\s+)?von\s+(?P<names>[^.\n]{3,120}?)\s*\.?$", re.I),
     # es / it / pt
     re.compile(r"^(?:con\s+información\s+de|con\s+informaci[oó]n\s+de|información\s+de|"
                r"por|di|a\s+cura\s+di|com\s+informações\s+d[aeo]s?)\s+"
@@ -401,7 +402,7 @@ def contributor_credits(text: str, site_keys: set[str]) -> Credits:
     lines = [l.strip() for l in (text or "").splitlines() if l.strip()]
     if not lines:
         return credits
-    candidates = lines[:2] + lines[-6:] if len(lines) > 8 else lines
+    candidates = lines[:3] + lines[-6:] if len(lines) > 9 else lines
     for line in candidates:
         if len(line) > 300:
             continue
