@@ -129,7 +129,9 @@ class NearCopyHasher:
         return {data[s:e] for s, e in zip(starts[:len(starts) - size + 1], ends[size - 1:])}
 
     def _minhash(self, grams: set[bytes]) -> np.ndarray:
-        hv = np.frombuffer(b"".join([hashlib.sha1(g).digest()[:4] for g in grams]), dtype="<u4")
+        sha1 = hashlib.sha1        # datasketch's sha1_hash32: the first 4 bytes, little-endian
+        digests = np.frombuffer(b"".join([sha1(g).digest() for g in grams]), dtype=np.uint8)
+        hv = digests.reshape(-1, 20)[:, :4].copy().view("<u4").ravel()
         s1, m1, s2, m2, s3 = _FMIX32
         hv = hv ^ (hv >> np.uint32(s1))
         hv = hv * np.uint32(m1)

@@ -41,7 +41,7 @@ from typing import Iterable, Optional, Sequence
 __all__ = ["StoryParams", "StoryDoc", "TermRarity", "story_vector", "blocking_keys",
            "block_features", "bucketed", "time_buckets", "CompactVector", "edge_vector",
            "BlockMember", "block_member", "block_edges",
-           "cosine", "time_factor", "story_similarity", "candidate_pairs",
+           "cosine", "time_factor", "story_similarity", "similarity_matrix", "candidate_pairs",
            "connected_components", "cluster_component", "assign_story_ids",
            "story_id_for", "group_stories"]
 
@@ -467,20 +467,23 @@ def block_edges(key: str, members: Sequence[BlockMember], params: StoryParams
         return
     feature, bucket = key.rsplit("|", 1)
     members = sorted(members, key=lambda m: m.order)
+    features = [frozenset(m.features) for m in members]
+    buckets = [frozenset(m.buckets) for m in members]
+    sim = None
     for j in range(1, len(members)):
         later = members[j]
         if later.old:
             continue
         for i in range(j):
-            earlier = members[i]
-            shared = set(earlier.features).intersection(later.features)
+            shared = features[i] & features[j]
             if len(shared) < params.min_shared_features or min(shared) != feature:
                 continue
-            if min(set(earlier.buckets).intersection(later.buckets)) != bucket:
+            if min(buckets[i] & buckets[j]) != bucket:
                 continue
-            sim = cosine(earlier.edge, later.edge) * time_factor(earlier.day, later.day, params)
-            if sim >= params.threshold:
-                yield earlier.doc_id, later.doc_id
+            if sim is None:          # the block's edge-vector similarities, all at once
+                sim = similarity_matrix([StoryDoc(m.doc_id, m.edge, m.day) for m in members], params)
+            if sim[i, j] >= params.threshold:
+                yield members[i].doc_id, later.doc_id
 
 
 def cosine(a, b) -> float:
@@ -572,6 +575,39 @@ def _average_linkage(sim: list[list[float]], threshold: float, cohesion: float,
     return [sorted(c) for c in clusters if n]
 
 
+def similarity_matrix(docs: Sequence[StoryDoc], params: StoryParams):
+    """`story_similarity` of every pair of `docs` as one symmetric numpy matrix (diagonal 1).
+
+    One sparse product of the (documents x features) matrix with its
+    transpose, times the time factors, instead of a cosine per pair.
+    """
+    import numpy as np
+    from scipy import sparse
+
+    n = len(docs)
+    if all(isinstance(d.vector, CompactVector) for d in docs):
+        ids = [d.vector.ids for d in docs]
+        weights = [np.asarray(d.vector.weights, dtype=np.float64) for d in docs]
+        _, columns = np.unique(np.concatenate(ids) if n else np.zeros(0, np.int64), return_inverse=True)
+    else:
+        index: dict = {}
+        ids = [list(d.vector) for d in docs]
+        weights = [np.fromiter(d.vector.values(), dtype=np.float64, count=len(d.vector)) for d in docs]
+        columns = np.array([index.setdefault(f, len(index)) for fs in ids for f in fs], dtype=np.int64)
+    rows = np.repeat(np.arange(n), [len(i) for i in ids])
+    data = np.concatenate(weights) if n else np.zeros(0)
+    m = sparse.csr_matrix((data, (rows, columns.ravel())), shape=(n, int(columns.max(initial=-1)) + 1))
+    sim = np.triu((m @ m.T).toarray(), 1)
+    days = np.array([np.nan if d.day is None else d.day for d in docs], dtype=np.float64)
+    gap = np.abs(days[:, None] - days[None, :]) - params.grace_days
+    with np.errstate(invalid="ignore"):
+        factor = np.where(gap > 0, np.exp(-gap / params.time_scale_days), 1.0)   # NaN gap: 1
+    sim = sim * factor
+    sim = sim + sim.T
+    np.fill_diagonal(sim, 1.0)
+    return sim
+
+
 def cluster_component(docs: Sequence[StoryDoc], params: StoryParams) -> list[list[StoryDoc]]:
     """Average-linkage clusters of one component, with the cohesion rule.
 
@@ -585,10 +621,7 @@ def cluster_component(docs: Sequence[StoryDoc], params: StoryParams) -> list[lis
         if len(chunk) == 1:
             out.append(chunk)
             continue
-        sim = [[1.0] * len(chunk) for _ in chunk]
-        for i in range(len(chunk)):
-            for j in range(i + 1, len(chunk)):
-                sim[i][j] = sim[j][i] = story_similarity(chunk[i], chunk[j], params)
+        sim = similarity_matrix(chunk, params)
         for group in _average_linkage(sim, params.threshold, params.cohesion, params.min_split):
             out.append([chunk[i] for i in group])
     return out
