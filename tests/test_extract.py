@@ -19,8 +19,10 @@ from trafilatura.settings import Document
 from schemas.records import Article, FeedEntry, FetchedPage, Reject
 from tests.support.golden import article_page, load_golden
 from transforms.extract import (EXTRACTION_SETTINGS, FULL_EXTRACTION_BELOW_CHARS,
-                                JSON_FALLBACK_MAX_CHARS, TRAFILATURA_OPTIONS, ExtractArticles,
-                                _meta_json, extract_document, trafilatura_metadata)
+                                FULL_EXTRACTION_BELOW_SHARE, JSON_FALLBACK_MAX_CHARS,
+                                TRAFILATURA_OPTIONS, ExtractArticles, _meta_json,
+                                _needs_full_pass, extract_document, paragraph_chars,
+                                trafilatura_metadata)
 
 URL = "http://127.0.0.1/articles/story.html"
 SENTENCE = ("The regional council approved the new budget on Tuesday after a long debate "
@@ -83,20 +85,37 @@ def test_metadata_is_trafilaturas(golden_pages):
     assert meta["date"] == "2025-03-18"
 
 
-def test_text_is_trafilaturas_fast_text_or_the_full_text_when_short(golden_pages):
-    full_passes = 0
+def test_text_is_trafilaturas_fast_text_or_its_full_text(golden_pages):
     for name, page in _all_pages(golden_pages).items():
         fast = bare_extraction(load_html(page), url=URL, **TRAFILATURA_OPTIONS)
         fast_text = (fast.text or "").strip() if fast is not None else ""
+        paragraphs = paragraph_chars(load_html(page))
         got = extract_document(page, URL)
-        if len(fast_text) >= FULL_EXTRACTION_BELOW_CHARS:
+        if len(fast_text) >= FULL_EXTRACTION_BELOW_CHARS or (
+                paragraphs and len(fast_text) >= FULL_EXTRACTION_BELOW_SHARE * paragraphs):
             assert got.text == fast_text, name
         else:
-            full_passes += 1
             full = bare_extraction(load_html(page), url=URL, **dict(TRAFILATURA_OPTIONS, fast=False))
             assert got.text == (((full.text or "").strip() if full is not None else "") or fast_text), name
         assert got.extracted_meta == _expected_meta(load_html(page), URL), name
-    assert 0 < full_passes < len(_all_pages(golden_pages))
+
+
+def _tree(paragraph_text: str, div_text: str = ""):
+    return load_html(f"<html><body><div>{div_text}</div><p>{paragraph_text}</p><p> </p></body></html>")
+
+
+def test_paragraph_chars_counts_the_text_of_p_elements():
+    assert paragraph_chars(_tree("one  two\n three", div_text="not counted")) == len("one two three")
+    assert paragraph_chars(load_html("<html><body><div>no paragraph</div></body></html>")) == 0
+
+
+def test_the_full_pass_is_for_short_texts_missing_most_paragraphs():
+    page = _tree("x" * 1000)
+    assert _needs_full_pass("y" * 400, page)                      # short, misses most <p> text
+    assert not _needs_full_pass("y" * 600, page)                  # short, holds most of it
+    assert not _needs_full_pass("y" * FULL_EXTRACTION_BELOW_CHARS, _tree("x" * 10_000))
+    assert _needs_full_pass("", load_html("<html><body><div>text</div><div>in divs</div></body></html>"))
+    assert _needs_full_pass("y" * 600, load_html("<html><body><div>a</div><div>b</div></body></html>"))
 
 
 def test_the_parsed_page_is_left_unchanged():
@@ -132,6 +151,7 @@ def test_a_page_that_is_not_html_has_no_text():
 def test_settings_cover_every_choice_and_key_the_evaluation_cache():
     assert EXTRACTION_SETTINGS["full_extraction_below_chars"] == FULL_EXTRACTION_BELOW_CHARS
     assert EXTRACTION_SETTINGS["json_fallback_max_chars"] == JSON_FALLBACK_MAX_CHARS
+    assert EXTRACTION_SETTINGS["full_extraction_below_share"] == FULL_EXTRACTION_BELOW_SHARE
     assert all(EXTRACTION_SETTINGS[k] == v for k, v in TRAFILATURA_OPTIONS.items())
     script = Path(__file__).resolve().parents[1] / "scripts" / "eval_extraction.py"
     spec = importlib.util.spec_from_file_location("eval_extraction_for_key", script)

@@ -6,10 +6,13 @@ trafilatura then extracts the main text and its own metadata from the same tree.
 
 For speed, trafilatura first runs in its `fast` mode (no readability/jusText
 comparison): about 40% less extraction time. When that text is shorter than
-`FULL_EXTRACTION_BELOW_CHARS`, where the comparison is what rescues
-under-extracted pages, the text comes from a second, full pass on the same
-tree. On the extraction evaluation this keeps F1 within 0.05 points of the
-full mode (docs/performance.md).
+`FULL_EXTRACTION_BELOW_CHARS` and holds less than `FULL_EXTRACTION_BELOW_SHARE`
+of the text of the page's `<p>` elements (or the page has none), where the
+comparison is what rescues under-extracted pages, the text comes from a
+second, full pass on the same tree. A short text that already holds most of
+the page's paragraphs is what the page has: the full pass would not add to it.
+On the extraction evaluation this keeps F1 within 0.1 points of the full mode
+(docs/performance.md).
 
 trafilatura's metadata is taken once, by `trafilatura_metadata`: its own
 `extract_metadata` steps without the licence search, and with its regex
@@ -26,9 +29,9 @@ import apache_beam as beam
 from schemas.records import Article, FetchedPage, Reject
 from transforms.common import REJECTS_TAG, ParDoWithRejects, counter
 
-__all__ = ["TRAFILATURA_OPTIONS", "FULL_EXTRACTION_BELOW_CHARS", "JSON_FALLBACK_MAX_CHARS",
-           "EXTRACTION_SETTINGS", "ExtractedDocument", "extract_document", "trafilatura_metadata",
-           "ExtractArticles"]
+__all__ = ["TRAFILATURA_OPTIONS", "FULL_EXTRACTION_BELOW_CHARS", "FULL_EXTRACTION_BELOW_SHARE",
+           "JSON_FALLBACK_MAX_CHARS", "EXTRACTION_SETTINGS", "ExtractedDocument",
+           "extract_document", "trafilatura_metadata", "paragraph_chars", "ExtractArticles"]
 
 STAGE = "extract"
 
@@ -44,13 +47,16 @@ TRAFILATURA_OPTIONS: dict[str, Any] = dict(
     deduplicate=False,
     fast=True,
 )
-# A fast extraction shorter than this is redone in full mode (about 8% of news pages).
+# A fast extraction shorter than this is redone in full mode (about 8% of news pages) ...
 FULL_EXTRACTION_BELOW_CHARS = 1500
+# ... when it holds less than this share of the page's paragraph text (3.5% of news pages).
+FULL_EXTRACTION_BELOW_SHARE = 0.5
 # trafilatura's regex reading of a JSON-LD block that does not parse stops here.
 JSON_FALLBACK_MAX_CHARS = 20_000
 # Everything that decides the extracted text, for evaluations to key their caches on.
 EXTRACTION_SETTINGS: dict[str, Any] = dict(
     TRAFILATURA_OPTIONS, full_extraction_below_chars=FULL_EXTRACTION_BELOW_CHARS,
+    full_extraction_below_share=FULL_EXTRACTION_BELOW_SHARE,
     json_fallback_max_chars=JSON_FALLBACK_MAX_CHARS)
 
 _META_KEYS = ("title", "author", "date", "sitename", "description", "categories",
@@ -108,9 +114,28 @@ def extract_document(html: str, url: Optional[str] = None) -> ExtractedDocument:
     page_meta = _collect_page_meta(tree, url)
     meta = trafilatura_metadata(tree, url) if TRAFILATURA_OPTIONS.get("with_metadata") else {}
     text = _main_text(tree, url, TRAFILATURA_OPTIONS)
-    if TRAFILATURA_OPTIONS.get("fast") and len(text) < FULL_EXTRACTION_BELOW_CHARS:
+    if TRAFILATURA_OPTIONS.get("fast") and _needs_full_pass(text, tree):
         text = _main_text(tree, url, dict(TRAFILATURA_OPTIONS, fast=False)) or text
     return ExtractedDocument(text=text, page_meta=page_meta, extracted_meta=meta)
+
+
+def _needs_full_pass(fast_text: str, tree) -> bool:
+    """True for a short fast text that misses most of the page's paragraph text."""
+    if len(fast_text) >= FULL_EXTRACTION_BELOW_CHARS:
+        return False
+    paragraphs = paragraph_chars(tree)
+    return not paragraphs or len(fast_text) < FULL_EXTRACTION_BELOW_SHARE * paragraphs
+
+
+def paragraph_chars(tree) -> int:
+    """Characters of text in the page's `<p>` elements, whitespace collapsed."""
+    total = 0
+    for paragraph in tree.iter("p"):
+        try:
+            total += len(" ".join(paragraph.text_content().split()))
+        except ValueError:  # lxml: text that is not valid XML
+            continue
+    return total
 
 
 def _main_text(tree, url: Optional[str], options: dict[str, Any]) -> str:
