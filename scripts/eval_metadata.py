@@ -377,16 +377,19 @@ def _lingua_items(load, kind: str, first: int, count: int) -> Iterable[dict]:
             yield item
 
 
-def _lingua_rows(label: str, items: Iterable[dict], table: Table, all_langs: bool = False) -> None:
+def _lingua_rows(label: str, items: Iterable[dict], table: Table, all_langs: bool = False,
+                 hinted: bool = False) -> None:
     """On langdetect's languages: accuracy ('und' counts as wrong), then accuracy where
     ours answered, with the 'und' rate and how often langdetect alone was right there.
-    With all_langs, first the accuracy over every language of the data set."""
+    With all_langs, first the accuracy over every language of the data set. With hinted,
+    also ours given the right language as a hint, and given 'en' (a CMS template's default;
+    'de' on English texts) as a wrong one."""
     from langdetect import DetectorFactory, detect_langs
     from langdetect.lang_detect_exception import LangDetectException
     from transforms.language import detect_language, supported_languages
     DetectorFactory.seed = 0
     known = supported_languages()
-    pairs, langs = [], collections.Counter()
+    pairs, langs, hints = [], collections.Counter(), []
     for item in items:
         lang = item["language"]
         if not all_langs and lang not in known:
@@ -398,6 +401,11 @@ def _lingua_rows(label: str, items: Iterable[dict], table: Table, all_langs: boo
         except LangDetectException:
             plain = "und"
         pairs.append((_lang(plain) == lang, _lang(predicted) == lang, predicted == "und", lang in known))
+        if hinted and lang in known:
+            wrong = "en" if lang != "en" else "de"
+            hints.append((_lang(plain) == lang,
+                          detect_language(item["text"], html_lang=lang)[0] == lang,
+                          detect_language(item["text"], html_lang=wrong)[0] == lang))
     if all_langs:
         table.add("lingua-langid", f"language, {label} (all langs)", len(pairs),
                   _mean([b for b, *_ in pairs]), _mean([o for _, o, *_ in pairs]),
@@ -412,13 +420,18 @@ def _lingua_rows(label: str, items: Iterable[dict], table: Table, all_langs: boo
               _mean([b for b, _ in answered]), _mean([o for _, o in answered]),
               f"accuracy where ours is not 'und'; 'und' on {len(und)} ({len(und) / max(1, len(pairs)):.1%}),"
               f" langdetect alone right on {_mean([float(b) for b in und]) if und else 0:.0%} of them")
+    if hinted:
+        for i, name in ((1, "right language as hint"), (2, "wrong hint 'en' ('de' on en)")):
+            table.add("lingua-langid", f"language, {label}, {name}", len(hints),
+                      _mean([h[0] for h in hints]), _mean([h[i] for h in hints]),
+                      "accuracy; 'und' counts as wrong; baseline has no hint")
 
 
 def eval_lingua(eval_dir: Path, per_language: int, table: Table, short_per_language: int) -> None:
     """Sentences (the first `per_language` of each language, then as many held-out
     ones that no rule was tuned on) and word pairs (short texts: the 'und' rows)."""
     load = _loader(eval_dir, "lingua-langid")
-    _lingua_rows("sentences", _lingua_items(load, "sentences", 0, per_language), table, True)
+    _lingua_rows("sentences", _lingua_items(load, "sentences", 0, per_language), table, True, True)
     _lingua_rows(f"sentences {per_language + 1}-{2 * per_language} (held out)",
                  _lingua_items(load, "sentences", per_language, per_language), table)
     _lingua_rows("word pairs", _lingua_items(load, "word-pairs", 0, short_per_language), table)

@@ -79,6 +79,15 @@ def test_latin_chrome_around_another_script_is_dropped():
     assert detect_language(text)[0] == "en"
 
 
+def test_quick_look_settles_only_a_text_that_agrees_with_a_hint():
+    cleaned = language._prepared(FR * 3, language.DEFAULT_MAX_CHARS)
+    assert language._quick_look(cleaned, ["fr"])[0] == "fr"
+    assert language._quick_look(cleaned, ["en", "de"]) is None
+    assert detect_language(FR * 3, html_lang="fr-FR") == ("fr", 1.0)
+    mixed = DE * 3 + " " + EN * 6  # the quick look's 300 characters are mostly English
+    assert detect_language(mixed, html_lang="en")[0] == detect_language(mixed)[0] == "en"
+
+
 def test_only_a_bounded_sample_is_read():
     # The middle of the text is German; a sample of the start and end sees French only.
     text = FR * 3 + " " + DE * 40 + " " + FR * 3

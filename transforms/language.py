@@ -24,8 +24,8 @@ __all__ = ["UNDETERMINED", "detect_language", "normalise_language_code",
 
 STAGE = "language"
 UNDETERMINED = "und"
-# Sample size: on fundus as accurate as the whole text (96.0%) or 3000 chars, at
-# 5.0 ms a text instead of 13.9 and 8.8 (docs/performance.md).
+# Sample size: on fundus as accurate as the whole text or 3000 chars, for a third of the
+# n-gram extraction (docs/performance.md).
 DEFAULT_MAX_CHARS = 1000
 CONFIDENT = 0.90       # a detection at least this sure stands whatever the hints say
 HINT_SUPPORT = 0.10    # a hint wins an unsure detection if it has this much probability
@@ -34,13 +34,13 @@ SHORT_LETTERS = 25     # texts with fewer letters than this are "short" ...
 SHORT_CONFIDENT = 0.95  # ... and need this much certainty to overrule a hint
 SHORT_UNSURE = 0.70    # ... and are 'und' below this: 3 of langdetect's 7 trials disagreed
 SCRIPT_OWNER = 0.95    # a character is a language's if it has this share of its profile mass
-OTHER_SCRIPT_SHARE = 1 / 3
+OTHER_SCRIPT_SHARE = 1 / 3  # Latin letters are dropped from a text this much in another script
 # A quick look first when there is a hint: 3 trials on 300 characters that all agree with
 # a hint settle the text (the full detection could only overrule the hint if it were
 # confident of another language).
 QUICK_CHARS = 300
 QUICK_TRIALS = 3
-QUICK_AGREEMENT = 0.999  # Latin letters are dropped from a text this much in another script
+QUICK_AGREEMENT = 0.999
 
 _LOCK = threading.Lock()
 _PROFILES = None
@@ -258,6 +258,21 @@ def _probabilities(text: str, n_trial: int = 7) -> list[tuple[str, float]]:
     return sorted(merged.items(), key=lambda kv: -kv[1])
 
 
+def _prepared(text: Optional[str], max_chars: int) -> str:
+    """The sample the detector reads: styled letters folded, URLs and digits out, and
+    Latin chrome dropped around another script."""
+    text = _STYLED.sub(lambda m: unicodedata.normalize("NFKC", m.group()), text or "")
+    return _without_latin_chrome(_NOT_LETTER.sub(" ", _URL.sub(" ", _sample(text, max_chars))))
+
+
+def _quick_look(cleaned: str, hints: list[str]) -> Optional[tuple[str, float]]:
+    """A hint that 3 trials on 300 characters all agree with, if any."""
+    quick = _probabilities(_sample(cleaned, QUICK_CHARS), n_trial=QUICK_TRIALS)
+    if quick and quick[0][0] in hints and quick[0][1] >= QUICK_AGREEMENT:
+        return quick[0][0], round(quick[0][1], 4)
+    return None
+
+
 def detect_language(text: str, *, html_lang: Optional[str] = None,
                     feed_lang: Optional[str] = None,
                     max_chars: int = DEFAULT_MAX_CHARS) -> tuple[str, float]:
@@ -270,18 +285,19 @@ def detect_language(text: str, *, html_lang: Optional[str] = None,
       max_chars: size of the sample given to the detector.
 
     Returns:
-      (code, probability). A confident detection stands; an unsure one goes to a
-      hint the detector gives some probability to (or any hint when the detector
-      cannot know the language); otherwise a short text is 'und'.
+      (code, probability). A short text in a script one language writes is that
+      language; a confident detection stands; an unsure one goes to a hint the
+      detector gives some probability to (or any hint when the detector cannot know
+      the language); a text under 10 letters, or a short one the detector's trials
+      disagree on, is 'und'; otherwise the detector's language.
     """
-    cleaned = _STYLED.sub(lambda m: unicodedata.normalize("NFKC", m.group()), text or "")
-    cleaned = _without_latin_chrome(_NOT_LETTER.sub(" ", _URL.sub(" ", _sample(cleaned, max_chars))))
+    cleaned = _prepared(text, max_chars)
     letters = _letter_count(cleaned)
     hints = [h for h in (normalise_language_code(html_lang), normalise_language_code(feed_lang)) if h]
     if hints and letters >= SHORT_LETTERS and len(cleaned) > QUICK_CHARS:
-        quick = _probabilities(_sample(cleaned, QUICK_CHARS), n_trial=QUICK_TRIALS)
-        if quick and quick[0][0] in hints and quick[0][1] >= QUICK_AGREEMENT:
-            return quick[0][0], round(quick[0][1], 4)
+        settled = _quick_look(cleaned, hints)
+        if settled:
+            return settled
     ranked = _probabilities(cleaned) if letters else []
     if not ranked:
         return UNDETERMINED, 0.0
