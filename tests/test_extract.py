@@ -187,3 +187,20 @@ def test_extract_articles_stage():
         result = p | beam.Create(pages) | ExtractArticles(run_id="r1")
         assert_that(result.good, check_good, label="good")
         assert_that(result.rejects, check_rejects, label="rejects")
+
+
+@pytest.mark.parametrize("raw", [
+    JSONLD,
+    '{"headline": "A  title\\nwith \\u00e9 and \\ud83d\\ude00", "x": [1, 2,\n 3]}',
+    '{"a": "unterminated \\" x  y',           # a quote that opens no complete string
+    '"a\\\nb"  c',                             # an escaped newline inside a string
+    ' " \\" " {"t":"<b>bold</b> &amp; more"} ',
+    '""  ""',
+])
+def test_json_minify_and_normalise_are_trafilaturas(raw):
+    from trafilatura.json_metadata import normalize_json
+    from trafilatura.metadata import JSON_MINIFY
+
+    from transforms.extract import _minify_json, _normalize_json
+    assert _minify_json(raw) == JSON_MINIFY.sub(r"\1", raw)
+    assert _normalize_json(_minify_json(raw)) == normalize_json(JSON_MINIFY.sub(r"\1", raw))
