@@ -100,7 +100,7 @@ def _extract_parts(html: str, url: str, clock: dict[str, float]) -> None:
 
     from transforms import extract
 
-    if not hasattr(extract, "trafilatura_metadata"):
+    if not hasattr(extract, "_needs_full_pass"):
         return  # an older extract module: the stage row only
     tree = _timed(clock, "parse (load_html)", load_html, html)
     if tree is None:
@@ -109,7 +109,7 @@ def _extract_parts(html: str, url: str, clock: dict[str, float]) -> None:
     _timed(clock, "trafilatura metadata", extract.trafilatura_metadata, tree, url)
     text = _timed(clock, "trafilatura text, fast", extract._main_text, tree, url,
                   extract.TRAFILATURA_OPTIONS)
-    if len(text) < extract.FULL_EXTRACTION_BELOW_CHARS:
+    if extract._needs_full_pass(text, tree):
         clock["pages with a full pass"] += 1
         _timed(clock, "trafilatura text, full (short texts)", extract._main_text, tree, url,
                dict(extract.TRAFILATURA_OPTIONS, fast=False))
