@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from array import array
 import re
 import threading
 import unicodedata
+from array import array
 from typing import Iterable, Optional
 
 import apache_beam as beam
