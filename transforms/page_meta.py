@@ -6,6 +6,7 @@ plain JSON-able values only, which the metadata stage weighs later.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -75,14 +76,6 @@ def _text(el: lxml.html.HtmlElement) -> str:
         return ""
 
 
-def _attr(tree, xpath: str) -> Optional[str]:
-    for value in tree.xpath(xpath):
-        value = _WS.sub(" ", str(value)).strip()
-        if value:
-            return value
-    return None
-
-
 def _lenient_json(raw: str) -> Any:
     raw = raw.strip()
     if raw.startswith("<!--"):
@@ -135,10 +128,30 @@ def _trim(value: Any) -> Any:
     return str(value)
 
 
-def _jsonld(tree) -> tuple[list[dict], list[dict]]:
-    """Article-like JSON-LD items (flattened from @graph) and other typed items."""
+# The elements read by their tag, gathered in one walk (lxml tests the tags in C).
+_TAGS = ("meta", "link", "script", "h1", "time", "title")
+_LDJSON_CASE = str.maketrans("LDJSON", "ldjson")  # as XPath translate(@type, "LDJSON", "ldjson")
+_XPATH_SPACE = re.compile(r"[ \t\r\n]+")  # the blanks of XPath's normalize-space
+
+
+def _by_tag(root) -> dict[str, list]:
+    """The page's `_TAGS` elements, each tag's in document order, in one walk."""
+    found: dict[str, list] = {tag: [] for tag in _TAGS}
+    for el in root.iter(*_TAGS):
+        found[el.tag].append(el)
+    return found
+
+
+def _jsonld(scripts: list) -> tuple[list[dict], list[dict]]:
+    """Article-like JSON-LD items (flattened from @graph) and other typed items.
+
+    Reads the scripts whose type holds 'ld+json' (ignoring the case of those letters).
+    """
     articles, others = [], []
-    for script in tree.xpath('//script[contains(translate(@type, "LDJSON", "ldjson"), "ld+json")]'):
+    for script in scripts:
+        kind = script.get("type")
+        if kind is None or "ld+json" not in kind.translate(_LDJSON_CASE):
+            continue
         data = _lenient_json(script.text or "")
         for item in _walk_jsonld(data):
             kept = {k: _trim(item[k]) for k in _JSONLD_KEYS if k in item}
@@ -150,28 +163,54 @@ def _jsonld(tree) -> tuple[list[dict], list[dict]]:
     return articles, others
 
 
-def _meta(tree) -> tuple[dict[str, str], dict[str, list[str]]]:
+def _meta(metas: list) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Kept meta tags with content: first content per key, and keys seen with several."""
     meta: dict[str, str] = {}
     lists: dict[str, list[str]] = {}
-    for el in tree.xpath("//meta[@content]"):
+    for el in metas:
+        content = el.get("content")
+        if content is None:
+            continue
         key = (el.get("property") or el.get("name") or el.get("itemprop")
                or el.get("http-equiv") or "").strip().lower()
-        content = _WS.sub(" ", el.get("content") or "").strip()[:_MAX_META_VALUE]
-        if not key or not content:
+        if not key or not (key in _META_EXACT or key.startswith(_META_PREFIXES)):
             continue
-        if key in _META_EXACT or key.startswith(_META_PREFIXES):
-            meta.setdefault(key, content)
-            if key in _LIST_META and content not in lists.setdefault(key, []):
-                lists[key].append(content)
+        content = _WS.sub(" ", content).strip()[:_MAX_META_VALUE]
+        if not content:
+            continue
+        meta.setdefault(key, content)
+        if key in _LIST_META and content not in lists.setdefault(key, []):
+            lists[key].append(content)
     return meta, {k: v for k, v in lists.items() if len(v) > 1}
 
 
-# Bylines in two XPath passes that make no element objects but for the few candidates:
-# the class/id/data-testid/itemprop/rel values as plain strings, scanned at once for
-# byline words; then the elements holding one of the values found.
-_LABEL_VALUES = etree.XPath("//@class | //@id | //@data-testid | //@itemprop | //a/@rel",
-                            smart_strings=False)
-_HOLDERS = etree.XPath("//@*[. = $values]/..")
+def _canonical(links: list) -> Optional[str]:
+    """The first non-blank href of a link whose rel has the token 'canonical'."""
+    for el in links:
+        rel, href = el.get("rel"), el.get("href")
+        if rel is None or href is None or "canonical" not in _XPATH_SPACE.split(rel):
+            continue
+        href = _WS.sub(" ", href).strip()
+        if href:
+            return href
+    return None
+
+
+# Bylines and itemprop dates in two XPath steps that make no element objects but for
+# the few candidates: the class/id/data-testid/itemprop/rel values as plain strings,
+# scanned at once for byline words; then the elements holding one of the values found.
+_LABELS = {name: etree.XPath(path, smart_strings=False) for name, path in (
+    ("class", "/descendant::*/@class"), ("id", "/descendant::*/@id"),
+    ("data-testid", "/descendant::*/@data-testid"), ("itemprop", "/descendant::*/@itemprop"),
+    ("rel", "/descendant::a/@rel"))}
+_NAMED = ("class", "id", "data-testid")  # the attributes a byline word marks
+_ITEMPROPS = frozenset({"author", "datePublished", "dateModified"})
+_DATE_ITEMPROPS = ("datePublished", "dateModified")
+# One branch per attribute that marks a candidate on the page (see `_candidates`).
+_BRANCHES = {name: f"/descendant::*/@{name}[. = $values]/.." for name in _NAMED}
+_BRANCHES["itemprop"] = ('/descendant::*/@itemprop[. = "author" or . = "datePublished"'
+                         ' or . = "dateModified"]/..')
+_BRANCHES["rel"] = '/descendant::a/@rel[. = "author"]/..'
 _ITEMPROP_NAME = etree.XPath('.//*[@itemprop="name"]')
 # Lower-case substrings, one at least in any value `_BYLINE_CLASS` matches.
 _BYLINE_WORDS = ("byline", "author", "autor", "auteur", "writer", "reporter", "journalist",
@@ -203,23 +242,53 @@ def _matching(values: list[str]) -> set[str]:
     return found
 
 
-def _holders(tree, values: set[str]) -> list:
-    """The elements with an attribute equal to one of `values`, in document order."""
+@functools.lru_cache(maxsize=None)
+def _branches_xpath(names: tuple[str, ...]) -> etree.XPath:
+    return etree.XPath(" | ".join(_BRANCHES[name] for name in names))
+
+
+def _is_candidate(el, matching: set[str]) -> bool:
+    return (any(el.get(a) in matching for a in _NAMED) or el.get("itemprop") in _ITEMPROPS
+            or (el.tag == "a" and el.get("rel") == "author"))
+
+
+def _candidates(root) -> tuple[set[str], list]:
+    """The class/id/data-testid values with a byline word, and the candidate elements.
+
+    Candidates, in document order: the elements whose class, id or data-testid is
+    one of those values, with an itemprop author/datePublished/dateModified, or
+    `a` elements with rel=author. Only the attributes present on the page get an
+    XPath branch.
+    """
+    values = {name: xpath(root) for name, xpath in _LABELS.items()}
+    matching: set[str] = set()
+    names = []
+    for name in _NAMED:
+        found = _matching(values[name]) if values[name] else set()
+        if found:
+            matching |= found
+            names.append(name)
+    if not _ITEMPROPS.isdisjoint(values["itemprop"]):
+        names.append("itemprop")
+    if "author" in values["rel"]:
+        names.append("rel")
+    if not names:
+        return matching, []
     box = etree.Element("values")
     try:
-        for value in values:
+        for value in matching:
             etree.SubElement(box, "v").text = value
     except ValueError:  # a control character: no XPath node can carry it
-        return [el for el in tree.iter() if isinstance(el.tag, str)
-                and any(v in values for v in el.attrib.values())]
-    return _HOLDERS(tree, values=list(box))
+        return matching, [el for el in root.iter() if isinstance(el.tag, str)
+                          and _is_candidate(el, matching)]
+    return matching, _branches_xpath(tuple(names))(root, values=list(box))
 
 
 def _label(el, *attrs: str) -> str:
     return " ".join(filter(None, (el.get(a) for a in attrs)))
 
 
-def _bylines(tree) -> list[str]:
+def _bylines_of(candidates: list, matching: set[str]) -> list[str]:
     """Byline texts, at most `_MAX_BYLINES`, in this order:
 
     1. `rel=author` links and `itemprop=author` elements (their `itemprop=name`
@@ -227,6 +296,8 @@ def _bylines(tree) -> list[str]:
     2. elements (div, span, p, a, ...) whose class, id or data-testid says
        byline/author/writer/... and not avatar/bio/share/..., innermost only: an
        element holding another such match is a container and is skipped.
+
+    `candidates` and `matching` come from `_candidates`.
     """
     found: list[str] = []
 
@@ -234,21 +305,14 @@ def _bylines(tree) -> list[str]:
         if value and len(value) <= _MAX_BYLINE and value not in found:
             found.append(value)
 
-    values = _LABEL_VALUES(tree)
-    matching = _matching(values)
-    wanted = matching | ({"author"} if "author" in values else set())
-    if not wanted:
-        return found
-    holders = _holders(tree, wanted)
-    for el in holders:
+    for el in candidates:
         if el.get("itemprop") == "author" or (el.tag == "a" and el.get("rel") == "author"):
             names = _ITEMPROP_NAME(el)
             for name in names:
                 add(_text(name) or (name.get("content") or "").strip())
             if not names:
                 add(_text(el) or (el.get("content") or "").strip())
-    labelled = [el for el in holders
-                if any(el.get(a) in matching for a in ("class", "id", "data-testid"))]
+    labelled = [el for el in candidates if any(el.get(a) in matching for a in _NAMED)]
     containers = set()
     for el in labelled:
         if el.get("class") in matching or el.get("id") in matching:
@@ -262,16 +326,25 @@ def _bylines(tree) -> list[str]:
     return found
 
 
-def _times(tree) -> list[dict[str, str]]:
+def _bylines(tree) -> list[str]:
+    """Byline texts of a page (see `_bylines_of`), on their own."""
+    matching, candidates = _candidates(tree)
+    return _bylines_of(candidates, matching)
+
+
+def _times(times: list, candidates: list) -> list[dict[str, str]]:
+    """`time` elements with a datetime (10 at most), then itemprop dates outside meta (4)."""
     out = []
-    for el in tree.xpath("//time[@datetime]")[:10]:
+    for el in [el for el in times if el.get("datetime") is not None][:10]:
         item = {"datetime": el.get("datetime").strip()}
         for attr in ("itemprop", "class", "pubdate"):
             if el.get(attr) is not None:
                 item[attr] = (el.get(attr) or attr).strip()
         out.append(item)
-    for el in tree.xpath('//*[@itemprop="datePublished" or @itemprop="dateModified"]'
-                         '[not(self::meta)][@content or @datetime]')[:4]:
+    dated = [el for el in candidates if el.get("itemprop") in _DATE_ITEMPROPS
+             and el.tag != "meta" and (el.get("content") is not None
+                                       or el.get("datetime") is not None)]
+    for el in dated[:4]:
         out.append({"datetime": (el.get("content") or el.get("datetime")).strip(),
                     "itemprop": el.get("itemprop")})
     return out
@@ -296,6 +369,10 @@ def _htmldate(tree, url: Optional[str]) -> dict[str, Optional[str]]:
 def collect_page_meta(tree: lxml.html.HtmlElement, url: Optional[str]) -> dict[str, Any]:
     """Gathers metadata evidence from a parsed page, without modifying it.
 
+    The tagged elements (meta, link, script, h1, time, title) come from one walk
+    over the page; bylines and itemprop dates from the attribute values (see
+    `_candidates`).
+
     Args:
       tree: the page as parsed by `lxml.html` (document root).
       url: the page's URL, to make link values absolute; may be None.
@@ -317,12 +394,14 @@ def collect_page_meta(tree: lxml.html.HtmlElement, url: Optional[str]) -> dict[s
                 return value
         return value
 
-    meta, meta_lists = _meta(root)
-    jsonld, jsonld_other = _jsonld(root)
-    title_el = root.find(".//title")
+    tagged = _by_tag(root)
+    meta, meta_lists = _meta(tagged["meta"])
+    jsonld, jsonld_other = _jsonld(tagged["script"])
+    matching, candidates = _candidates(root)
+    title_el = next((el for el in tagged["title"] if el is not root), None)
     lang = root.get("lang") or root.get("xml:lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang")
     page = {
-        "canonical": absolute(_attr(root, '//link[contains(concat(" ", normalize-space(@rel), " "), " canonical ")]/@href')),
+        "canonical": absolute(_canonical(tagged["link"])),
         "og_url": absolute(meta.get("og:url")),
         "og_title": meta.get("og:title"),
         "og_site_name": meta.get("og:site_name"),
@@ -331,14 +410,14 @@ def collect_page_meta(tree: lxml.html.HtmlElement, url: Optional[str]) -> dict[s
                              or meta.get("og:image:secure_url")),
         "og_type": meta.get("og:type"),
         "html_lang": (lang or "").strip() or None,
-        "h1": [t for t in (_text(h)[:500] for h in root.xpath("//h1")[:5]) if t],
+        "h1": [t for t in (_text(h)[:500] for h in tagged["h1"][:5]) if t],
         "title_tag": _text(title_el)[:500] if title_el is not None else None,
         "jsonld": jsonld,
         "jsonld_other": jsonld_other,
         "meta": meta,
         "meta_lists": meta_lists,
-        "byline": _bylines(root),
-        "times": _times(root),
+        "byline": _bylines_of(candidates, matching),
+        "times": _times(tagged["time"], candidates),
     }
     page.update(_htmldate(root, url))
     return page
