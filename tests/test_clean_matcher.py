@@ -1,9 +1,12 @@
 """The cleaner's fast rule matching and the quality flags' single pass give the plain answers."""
+import unicodedata
+
 import pytest
 
 from tests.support.golden import load_golden
 from transforms.clean import _inner, _Lines, _matcher, load_rules, match_key
-from transforms.quality import is_link_heavy, is_short, mt_garbage, quality_flags
+from transforms.quality import (is_link_heavy, is_short, mt_garbage, quality_flags,
+                                quality_flags_of_lines, word_parts)
 
 # Lines made up to reach the "contains" patterns (`.*X.*`) of the notices, in the
 # middle of a line, at its edges, glued inside a longer word, and near misses.
@@ -83,11 +86,17 @@ def test_notice_lines_are_found_by_the_split_matcher():
     "\n".join(f"- Titre d'un autre article numéro {i}" for i in range(8)),
     "Ｘ\n" * 60,
     "FrastrastrastRastrast und nichts\n" * 3 + "Ein Satz. " * 60,
+    "\u00a8 a line whose NFKC form starts with a space\n\u00a8\n" + "- item\n" * 5,
 ])
 def test_single_pass_flags_equal_the_separate_checks(text):
     expected = [name for name, check in (("mt_garbage", mt_garbage), ("short_text", is_short),
                                          ("link_heavy", is_link_heavy)) if check(text)]
     assert quality_flags(text) == expected
+    # what the cleaner passes: its stripped lines, NFKC-normalised, with their word parts
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    nfkc = [unicodedata.normalize("NFKC", line) for line in lines]
+    assert quality_flags_of_lines(nfkc, [word_parts(line) for line in nfkc]) \
+        == quality_flags("\n".join(lines)) == expected
 
 
 def test_short_text_counts_unspaced_characters_over_the_whole_text():

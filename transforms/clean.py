@@ -31,7 +31,7 @@ import apache_beam as beam
 
 from schemas.records import Article, Reject
 from transforms.common import REJECTS_TAG, ParDoWithRejects, StageResult, counter
-from transforms.quality import quality_flags, word_count
+from transforms.quality import quality_flags_of_lines, word_count, word_parts
 
 __all__ = ["CleanResult", "Rule", "clean_text", "load_rules", "match_key", "CleanBoilerplate",
            "RULES_PATH"]
@@ -239,8 +239,9 @@ class _Lines:
 
     def __init__(self, text: str):
         self.lines = [line.strip() for line in text.splitlines() if line.strip()]
-        nfkc = [unicodedata.normalize("NFKC", line) for line in self.lines]
-        self.words = [word_count(line) for line in nfkc]
+        nfkc = self.nfkc = [unicodedata.normalize("NFKC", line) for line in self.lines]
+        self.parts = [word_parts(line) for line in nfkc]
+        self.words = [spaced + (unspaced + 1) // 2 for spaced, unspaced in self.parts]
         # Longer lines are prose that no rule may touch: they need no key.
         self.keys = [match_key(line) if n <= KEY_MAX_WORDS else ""
                      for line, n in zip(self.lines, self.words)]
@@ -361,9 +362,11 @@ def clean_text(text: str, *, title: Optional[str] = None, site_name: Optional[st
     for i in range(bottom + 1, len(lines.lines)):
         if lines.kinds[i] is None and lines.words[i] == 0:
             lines.kinds[i] = "trailing_links"  # a lone symbol such as "+" or "→"
-    kept = "\n".join(line for line, kind in zip(lines.lines, lines.kinds) if kind is None)
-    return CleanResult(text=kept, removed_blocks=_removed_blocks(lines),
-                       quality_flags=quality_flags(kept) if kept else [])
+    kept = [i for i, kind in enumerate(lines.kinds) if kind is None]
+    flags = quality_flags_of_lines([lines.nfkc[i] for i in kept],
+                                   [lines.parts[i] for i in kept]) if kept else []
+    return CleanResult(text="\n".join(lines.lines[i] for i in kept),
+                       removed_blocks=_removed_blocks(lines), quality_flags=flags)
 
 
 def _other_titles(article: Article) -> list[str]:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["quality_flags", "mt_garbage", "is_short", "is_link_heavy", "word_count",
-           "SHORT_TEXT_WORDS"]
+__all__ = ["quality_flags", "quality_flags_of_lines", "mt_garbage", "is_short", "is_link_heavy",
+           "word_count", "word_parts", "SHORT_TEXT_WORDS"]
 
 SHORT_TEXT_WORDS = 50
 # A unit of 3+ letters (not all the same) repeated 3+ times in a row: "rastrastrast".
@@ -42,8 +42,9 @@ def _nfkc(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
 
 
-def _counts(text: str) -> tuple[int, int]:
-    """(spaced words, unspaced characters) of a text: `word_count` before rounding."""
+def word_parts(text: str) -> tuple[int, int]:
+    """(spaced words, unspaced characters) of a text: `word_count` before rounding.
+    Tokens never cross lines, so a text's parts are the sums of its lines' parts."""
     unspaced = len(_UNSPACED.findall(text))
     spaced = _UNSPACED.sub(" ", text) if unspaced else text
     return len(_WORD.findall(spaced)), unspaced
@@ -52,7 +53,7 @@ def _counts(text: str) -> tuple[int, int]:
 def word_count(text: str) -> int:
     """Words in a text: whitespace-separated tokens with a letter or digit; CJK and Thai
     characters count two to a word."""
-    spaced, unspaced = _counts(text)
+    spaced, unspaced = word_parts(text)
     return spaced + (unspaced + 1) // 2
 
 
@@ -86,7 +87,7 @@ def _link_heavy(lines: list[str], words: list[int]) -> bool:
 
 def _lines(norm: str) -> tuple[list[str], list[tuple[int, int]]]:
     lines = [line.strip() for line in norm.splitlines() if line.strip()]
-    return lines, [_counts(line) for line in lines]
+    return lines, [word_parts(line) for line in lines]
 
 
 def is_link_heavy(text: str) -> bool:
@@ -98,7 +99,17 @@ def is_link_heavy(text: str) -> bool:
 def quality_flags(text: str) -> list[str]:
     """The quality flags of a text, in a fixed order (one normalisation, one pass over lines)."""
     norm = _nfkc(text)
-    lines, counts = _lines(norm)
+    return _flags(norm, *_lines(norm))
+
+
+def quality_flags_of_lines(nfkc_lines: list[str], parts: list[tuple[int, int]]) -> list[str]:
+    """`quality_flags("\\n".join(lines))` for lines already NFKC-normalised (and without
+    line breaks), given their `word_parts`: what the cleaner has already computed."""
+    kept = [(line.strip(), part) for line, part in zip(nfkc_lines, parts) if line.strip()]
+    return _flags("\n".join(nfkc_lines), [line for line, _ in kept], [part for _, part in kept])
+
+
+def _flags(norm: str, lines: list[str], counts: list[tuple[int, int]]) -> list[str]:
     flags = []
     if _mt_garbage(norm):
         flags.append("mt_garbage")
