@@ -239,7 +239,11 @@ def _verify_pair(item, params: NearCopyParams):
 
 
 def _block_entries(item, params: StoryParams):
-    """(id, wire _Doc) -> ('feature|bucket', wire member) for each of its blocks."""
+    """(id, wire _Doc) -> (feature, wire member) for each of its block features.
+
+    A member goes once to each feature (not once per feature and time bucket):
+    `_edges` splits the feature's members into its time-bucket blocks.
+    """
     doc_id, wire = item
     doc = _Doc._make(wire)
     edge = edge_vector(_story_doc(doc_id, doc).vector, params.edge_features)
@@ -247,8 +251,7 @@ def _block_entries(item, params: StoryParams):
     member = (doc_id, doc.order, doc.day, doc.story_id is not None, doc.features, buckets,
               edge.ids.astype("<i8").tobytes(), edge.weights.astype("<f4").tobytes())
     for feature in doc.features:
-        for bucket in buckets:
-            yield f"{feature}|{bucket}", member
+        yield feature, member
 
 
 def _member(wire) -> BlockMember:
@@ -258,10 +261,15 @@ def _member(wire) -> BlockMember:
 
 
 def _edges(item, params: StoryParams):
-    key, members = item
-    members = list(members)
-    if 2 <= len(members) <= params.max_block:
-        yield from block_edges(key, [_member(m) for m in members], params)
+    """(feature, members) -> story edges of each of its blocks 'feature|bucket'."""
+    feature, members = item
+    by_bucket: dict[str, list] = {}
+    for wire in members:
+        for bucket in wire[5]:
+            by_bucket.setdefault(bucket, []).append(wire)
+    for bucket, block in by_bucket.items():
+        if 2 <= len(block) <= params.max_block:
+            yield from block_edges(f"{feature}|{bucket}", [_member(m) for m in block], params)
 
 
 # Label propagation messages: a node's own (label, neighbours), a label sent to
