@@ -56,6 +56,12 @@ PAGES = {
                            '{"@type": "NewsArticle", "author": {"@type": "Person", "name": "Jane Miller"} '
                            '"headline": "Broken but readable"}</script>'),
     "short": _page(f"<p>{SENTENCE}</p>"),
+    "section_meta": _page(_paragraphs(6), "<meta property='article:section' content='Politics'>"),
+    "tag_and_category_links": _page(
+        "<div class='entry-meta'><a href='/category/politics/'>Politics</a></div>" + _paragraphs(6)
+        + "<div class='tags'><a href='/tag/budget/'>Budget</a><a href='/tags/council/'>Council</a></div>"),
+    "tag_links_outside_tag_blocks": _page(_paragraphs(6) + "<a href='/tag/other/'>Other</a>",
+                                          "<meta name='subject' content='Budget'>"),
 }
 
 
@@ -80,6 +86,9 @@ def test_metadata_is_trafilaturas(golden_pages):
     for name, page in _all_pages(golden_pages).items():
         tree = load_html(page)
         assert trafilatura_metadata(tree, URL) == _expected_meta(load_html(page), URL), name
+    links = trafilatura_metadata(load_html(PAGES["tag_and_category_links"]), URL)
+    assert links["categories"] == ["Politics"] and links["tags"] == ["Budget", "Council"]
+    assert trafilatura_metadata(load_html(PAGES["section_meta"]), URL)["categories"] == ["Politics"]
     meta = trafilatura_metadata(load_html(PAGES["jsonld"]), URL)
     assert meta["author"] == "Jane Miller" and meta["title"] == "Council approves the budget"
     assert meta["date"] == "2025-03-18"

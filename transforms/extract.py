@@ -15,8 +15,9 @@ On the extraction evaluation this keeps F1 within 0.1 points of the full mode
 (docs/performance.md).
 
 trafilatura's metadata is taken once, by `trafilatura_metadata`: its own
-`extract_metadata` steps without the licence search, and with its regex
-reading of unparseable JSON-LD bounded in length. The text passes run
+`extract_metadata` steps without the licence search, its category and tag
+link searches only on pages with such links, and its regex reading of
+unparseable JSON-LD bounded in length. The text passes run
 without metadata. Text and metadata are trafilatura's, with less work.
 """
 from __future__ import annotations
@@ -58,6 +59,9 @@ FULL_EXTRACTION_BELOW_SHARE = 0.5
 _JSON_KEPT = re.compile(r'"(?:\\.|[^"\\])*"|[^\s"]+|"')
 _JSON_UNICODE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _SURROGATES = re.compile("[\ud800-\udfff]")
+# The links trafilatura's category and tag searches could keep, and its category fallback.
+_CATSTAG_LINKS = '//a[contains(@href, "/categor") or contains(@href, "/tag")]/@href'
+_CATEGORY_META = './/head//meta[@property="article:section" or contains(@name, "subject")][@content]'
 # trafilatura's regex reading of a JSON-LD block that does not parse stops here.
 JSON_FALLBACK_MAX_CHARS = 20_000
 # Everything that decides the extracted text, for evaluations to key their caches on.
@@ -195,10 +199,25 @@ def trafilatura_metadata(tree, url: Optional[str] = None) -> dict[str, Any]:
         match = tm.META_URL.match(found.url)
         if match:
             found.sitename = match[1]
-    found.categories = found.categories or tm.extract_catstags("category", tree)
-    found.tags = found.tags or tm.extract_catstags("tag", tree)
+    if not found.categories or not found.tags:
+        links = [str(url) for url in tree.xpath(_CATSTAG_LINKS)]
+        found.categories = found.categories or _catstags("category", tree, links)
+        found.tags = found.tags or _catstags("tag", tree, links)
     found.clean_and_trim()
     return {k: v for k in _META_KEYS if (v := getattr(found, k, None)) not in (None, "", [])}
+
+
+def _catstags(kind: str, tree, links: list[str]) -> list[str]:
+    """trafilatura's `extract_catstags`; its link searches skipped when no link URL has
+    the path its test requires ('/categor', '/tag'): they could only find nothing."""
+    from trafilatura import metadata as tm
+
+    if any(f"/{kind.rstrip('y')}" in url for url in links):
+        return tm.extract_catstags(kind, tree)
+    if kind != "category":
+        return []
+    found = [element.attrib["content"] for element in tree.xpath(_CATEGORY_META)]
+    return [r for r in dict.fromkeys(tm.line_processing(x) for x in found if x) if r]
 
 
 def _meta_json(tree, found):
