@@ -93,27 +93,26 @@ _FMIX32 = (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16)     # MurmurHash3's 32-bit finali
 class NearCopyHasher:
     """Builds MinHash signatures and their LSH band keys; one per worker.
 
-    The signature is datasketch's `MinHash` (its default 'affine32' scheme,
-    SHA-1 of each shingle, same permutations, so the same values as the
-    signatures already in the cross-run state), computed in one batch: the
+    The signature is datasketch 2.0's `MinHash` (its default 'affine32'
+    scheme: SHA-1 of each shingle, MurmurHash3's finalizer, affine
+    permutations drawn from `RandomState(seed)`), so the same values as the
+    signatures already in the cross-run state; `tests/test_dedup_similarity.py`
+    checks them against datasketch itself. It is computed in one batch: the
     text is normalised once (`hash_and_signature` shares it with
     `content_hash`), its shingles are byte slices of the normalised text, and
-    the permutations run as one numpy expression. The constructor checks the
-    result against datasketch itself and falls back to it if they differ.
+    the permutations run as one numpy expression (and datasketch is not
+    imported at run time).
     """
 
     def __init__(self, params: NearCopyParams = NearCopyParams(), seed: int = 1):
-        from datasketch import MinHash
         if params.num_perm % params.bands:
             raise ValueError("num_perm must be a multiple of bands")
         self.params = params
-        self._template = MinHash(num_perm=params.num_perm, seed=seed)
-        a, b = self._template.permutations
-        self._a, self._b = np.asarray(a, dtype=np.uint32), np.asarray(b, dtype=np.uint32)
-        probe = "Un texte de contrôle, assez long pour avoir plusieurs bardeaux de cinq mots chacun."
-        self._fast = (self._template.scheme == "affine32"
-                      and np.array_equal(self._minhash(self._grams(normalize_text(probe))),
-                                         self._datasketch(shingles(probe, params.shingle_size))))
+        self.seed = seed
+        # datasketch's affine32 permutations: odd a, any b, both uint32
+        gen = np.random.RandomState(seed)
+        self._a = gen.randint(0, 1 << 31, params.num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+        self._b = gen.randint(0, 1 << 32, params.num_perm, dtype=np.uint32)
 
     def _grams(self, normalized: str) -> set[bytes]:
         """The distinct word shingles of a normalised text, as UTF-8 byte slices."""
@@ -143,21 +142,10 @@ class NearCopyHasher:
             values = np.minimum(values, (hv[:, None] * self._a + self._b).min(axis=0))
         return values.astype(np.uint64)
 
-    def _datasketch(self, grams: set[str]) -> np.ndarray:
-        from datasketch import MinHash
-        mh = MinHash(num_perm=self.params.num_perm, seed=self._template.seed,
-                     permutations=self._template.permutations, scheme=self._template.scheme)
-        if grams:
-            mh.update_batch([g.encode("utf-8") for g in grams])
-        return mh.hashvalues.astype(np.uint64)
-
     def hash_and_signature(self, text: str) -> tuple[str, Signature]:
         """`content_hash(text)` and `signature(text)`, normalising the text once."""
         normalized = normalize_text(text)
         digest = hashlib.sha256(normalized.encode("utf-8")).hexdigest()
-        if not self._fast:
-            grams = shingles(text, self.params.shingle_size)
-            return digest, Signature(self._datasketch(grams), len(grams))
         grams = self._grams(normalized)
         return digest, Signature(self._minhash(grams), len(grams))
 
