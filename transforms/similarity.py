@@ -156,10 +156,6 @@ class NearCopyHasher:
         return band_keys(signature, self.params)
 
 
-def band_keys(self, signature: Signature) -> list[str]:
-        return band_keys(signature, self.params)
-
-
 def band_keys(signature: Signature, params: NearCopyParams) -> list[str]:
     """One LSH key per band: band number + digest of its rows; none for empty texts."""
     if signature.size == 0:
