@@ -40,6 +40,12 @@ def test_contains_patterns_are_recognised_exactly():
     assert _inner("(.*a.*)") is None             # a group: left to fullmatch
 
 
+def test_match_key_folds_quotes_and_dashes_ascii_or_not():
+    assert match_key("It`s over") == match_key("It’s over") == "it's over"
+    assert match_key("«Lire aussi» – la suite") == 'lire aussi" - la suite'  # edges stripped
+    assert match_key("Écrit par") == "ecrit par"
+
+
 @pytest.fixture(scope="module")
 def keys():
     texts = [doc["text"] for doc in load_golden()] + ["\n".join(NOTICE_LINES)]

@@ -181,8 +181,6 @@ def load_rules(path: str | Path = RULES_PATH) -> tuple[Rule, ...]:
 def match_key(line: str) -> str:
     """The form rules match on: NFKC, casefolded, accents removed, punctuation folded."""
     text = unicodedata.normalize("NFKC", line).casefold()
-    if text.isascii():
-        return _EDGE_PUNCT.sub("", " ".join(text.split()))
     if _FOLD_CHARS.search(text):
         text = text.translate(_FOLD)
     if not text.isascii():
