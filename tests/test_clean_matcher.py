@@ -46,6 +46,13 @@ def test_match_key_folds_quotes_and_dashes_ascii_or_not():
     assert match_key("Écrit par") == "ecrit par"
 
 
+def test_patterns_with_groups_are_not_split():
+    from transforms.clean import _Matcher
+    matcher = _Matcher([r".*\bfoo\b.*", r"(ab)\1"])
+    assert matcher.bounded is None and matcher.anywhere is None
+    assert matcher("abab") and matcher("a foo b") and not matcher("abba")
+
+
 @pytest.fixture(scope="module")
 def keys():
     texts = [doc["text"] for doc in load_golden()] + ["\n".join(NOTICE_LINES)]

@@ -141,8 +141,10 @@ class _Matcher:
 
     def __init__(self, patterns: list[str]):
         full, bounded, anywhere = [], [], []
+        # Patterns with groups stay together: splitting would renumber their backreferences.
+        grouped = any(re.compile(p).groups for p in patterns)
         for pattern in patterns:
-            inner = _inner(pattern)
+            inner = None if grouped else _inner(pattern)
             if inner is None:
                 full.append(pattern)
             elif inner.startswith("\\b") and _inner(f".*{inner[2:]}.*") == inner[2:]:
