@@ -7,6 +7,7 @@ plain JSON-able values only, which the metadata stage weighs later.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import logging
 import re
@@ -27,6 +28,8 @@ ARTICLE_TYPES = frozenset({
     "scholarlyarticle", "techarticle", "report", "webpage", "itempage", "medicalwebpage",
     "videoobject", "creativework", "satiricalarticle", "advertisercontentarticle",
 })
+
+_OTHER_TYPES = frozenset({"organization", "newsmediaorganization", "person", "website"})
 
 # JSON-LD keys worth keeping (articleBody and the like are dropped: records stay small).
 _JSONLD_KEYS = (
@@ -66,12 +69,16 @@ _BYLINE_SKIP = re.compile(r"avatar|image|img|photo|bio\b|biography|about-?the|so
 _BYLINE_TAGS = frozenset({"div", "span", "p", "a", "address", "li", "strong", "em", "small"})
 _MAX_BYLINES = 20
 _MAX_BYLINE = 200
-_WS = re.compile(r"\s+")
+
+
+def _squash(text: str) -> str:
+    """Each run of whitespace as one space, none at the ends (as re's \\s+ and strip)."""
+    return " ".join(text.split())
 
 
 def _text(el: lxml.html.HtmlElement) -> str:
     try:
-        return _WS.sub(" ", el.text_content()).strip()
+        return _squash(el.text_content())
     except ValueError:
         return ""
 
@@ -119,10 +126,12 @@ def _types(item: dict) -> list[str]:
 def _trim(value: Any) -> Any:
     if isinstance(value, str):
         return value[:_MAX_META_VALUE]
+    # Strings in lists and dicts are cut here, without a call each.
     if isinstance(value, list):
-        return [_trim(v) for v in value[:30]]
+        return [v[:_MAX_META_VALUE] if isinstance(v, str) else _trim(v) for v in value[:30]]
     if isinstance(value, dict):
-        return {str(k): _trim(v) for k, v in list(value.items())[:30]}
+        return {str(k): v[:_MAX_META_VALUE] if isinstance(v, str) else _trim(v)
+                for k, v in itertools.islice(value.items(), 30)}
     if isinstance(value, (int, float, bool)) or value is None:
         return value
     return str(value)
@@ -154,12 +163,11 @@ def _jsonld(scripts: list) -> tuple[list[dict], list[dict]]:
             continue
         data = _lenient_json(script.text or "")
         for item in _walk_jsonld(data):
-            kept = {k: _trim(item[k]) for k in _JSONLD_KEYS if k in item}
-            if any(t in ARTICLE_TYPES for t in _types(item)):
-                articles.append(kept)
-            elif any(t in ("organization", "newsmediaorganization", "person", "website")
-                     for t in _types(item)):
-                others.append({k: kept[k] for k in ("@type", "name", "url") if k in kept})
+            types = _types(item)
+            if any(t in ARTICLE_TYPES for t in types):
+                articles.append({k: _trim(item[k]) for k in _JSONLD_KEYS if k in item})
+            elif any(t in _OTHER_TYPES for t in types):
+                others.append({k: _trim(item[k]) for k in ("@type", "name", "url") if k in item})
     return articles, others
 
 
@@ -175,7 +183,7 @@ def _meta(metas: list) -> tuple[dict[str, str], dict[str, list[str]]]:
                or el.get("http-equiv") or "").strip().lower()
         if not key or not (key in _META_EXACT or key.startswith(_META_PREFIXES)):
             continue
-        content = _WS.sub(" ", content).strip()[:_MAX_META_VALUE]
+        content = _squash(content)[:_MAX_META_VALUE]
         if not content:
             continue
         meta.setdefault(key, content)
@@ -190,7 +198,7 @@ def _canonical(links: list) -> Optional[str]:
         rel, href = el.get("rel"), el.get("href")
         if rel is None or href is None or "canonical" not in _XPATH_SPACE.split(rel):
             continue
-        href = _WS.sub(" ", href).strip()
+        href = _squash(href)
         if href:
             return href
     return None
@@ -217,14 +225,15 @@ _BYLINE_WORDS = ("byline", "author", "autor", "auteur", "writer", "reporter", "j
                  "cleby", "cle-by", "tedby", "ted-by")
 
 
-def _matching(values: list[str]) -> set[str]:
-    """The values that `_BYLINE_CLASS` matches.
+def _matching(values: Iterable[str]) -> set[str]:
+    """The values that `_BYLINE_CLASS` matches (give each value once: a set).
 
     The values are joined by NUL (no attribute value holds one) and lower-cased
     once; only values holding one of `_BYLINE_WORDS` go to the regex. When
     lower-casing is not one character for one, or leaves a character that `re.I`
     folds onto the pattern's letters (dotless i, long s), every value goes to it.
     """
+    values = list(values)
     blob = "\x00".join(values)
     low = blob.lower()
     if len(low) != len(blob) or "ı" in low or "ſ" in low:
@@ -264,7 +273,7 @@ def _candidates(root) -> tuple[set[str], list]:
     matching: set[str] = set()
     names = []
     for name in _NAMED:
-        found = _matching(values[name]) if values[name] else set()
+        found = _matching(set(values[name])) if values[name] else set()
         if found:
             matching |= found
             names.append(name)
