@@ -213,3 +213,19 @@ def test_json_minify_and_normalise_are_trafilaturas(raw):
     from transforms.extract import _minify_json, _normalize_json
     assert _minify_json(raw) == JSON_MINIFY.sub(r"\1", raw)
     assert _normalize_json(_minify_json(raw)) == normalize_json(JSON_MINIFY.sub(r"\1", raw))
+
+
+def test_bench_stages_times_every_stage_and_part(golden_pages):
+    spec = importlib.util.spec_from_file_location(
+        "bench_stages_for_test", Path(__file__).resolve().parents[1] / "benchmarks" / "bench_stages.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    pages = [(page, URL) for page in list(golden_pages.values())[:2]] + [("<html><body></body></html>", URL)]
+    result = bench.run(pages)
+    assert (result["pages"], result["articles"]) == (3, 2)
+    assert set(result["stages"]) == set(bench.STAGES) and all(v > 0 for v in result["stages"].values())
+    assert result["baseline"]["trafilatura"] > 0
+    assert {"parse (load_html)", "trafilatura metadata", "trafilatura text, fast",
+            "quality flags (inside clean)"} <= set(result["parts"])
+    report = bench.report(result)
+    assert all(stage in report for stage in bench.STAGES) and "bare_extraction" in report
