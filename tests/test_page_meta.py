@@ -171,3 +171,78 @@ def test_a_control_character_in_a_byline_class_is_no_problem():
 def test_bem_and_camel_case_author_classes_are_bylines():
     assert _bylines('<span class="article__author">Von Seb Dumitru</span>'
                     '<div class="postAuthor">Anna Fink</div>') == ["Von Seb Dumitru", "Anna Fink"]
+
+
+# ------------------------------------------------------------------ one walk over the tags
+
+def _page(head: str = "", body: str = "") -> dict:
+    return collect_page_meta(_tree(f"<html><head>{head}</head><body>{body}</body></html>"),
+                             "https://example.org/a/b.html")
+
+
+def test_canonical_is_the_first_non_blank_href_of_a_canonical_rel_token():
+    meta = _page('<link rel="Canonical" href="/upper">'  # tokens are case-sensitive
+                 '<link rel="canonicalx" href="/longer">'
+                 '<link rel="canonical">'  # no href
+                 '<link rel=" canonical\t" href="  ">'  # blank href
+                 '<link rel="preload\ncanonical" href=" /c\n d ">'
+                 '<link rel="canonical" href="/later">')
+    assert meta["canonical"] == "https://example.org/c d"
+
+
+def test_ld_json_scripts_are_known_by_their_type_whatever_its_case():
+    meta = _page('<script type="application/LD+JSON">{"@type": "NewsArticle", "headline": "A"}</script>'
+                 '<script type="application/json">{"@type": "NewsArticle", "headline": "B"}</script>'
+                 '<script>{"@type": "NewsArticle", "headline": "C"}</script>')
+    assert [item["headline"] for item in meta["jsonld"]] == ["A"]
+
+
+def test_other_jsonld_items_keep_type_name_and_url_only():
+    meta = _page('<script type="application/ld+json">[{"@type": "Organization", "name": "Org",'
+                 ' "url": "https://o.example", "logo": "x.png"}, {"@type": "ImageObject", "url": "y"}]'
+                 '</script>')
+    assert meta["jsonld_other"] == [{"@type": "Organization", "name": "Org", "url": "https://o.example"}]
+    assert meta["jsonld"] == []
+
+
+def test_meta_content_whitespace_is_squashed_unicode_spaces_included():
+    meta = _page('<meta name="description" content=" Un\u00a0r\u00e9sum\u00e9\n\t court \u2028">'
+                 '<meta name="author" content="   ">')
+    assert meta["meta"]["description"] == "Un r\u00e9sum\u00e9 court"
+    assert "author" not in meta["meta"]
+
+
+def test_title_tag_is_the_first_title_element():
+    meta = _page("<title> Le  titre </title>", '<svg><title>Icône</title></svg>')
+    assert meta["title_tag"] == "Le titre"
+    assert _page(body='<svg><title>Icône</title></svg>')["title_tag"] == "Icône"
+
+
+def test_time_elements_then_itemprop_dates_outside_meta():
+    body = ("".join(f'<time datetime="2025-01-{d:02d}">x</time>' for d in range(1, 13))
+            + '<meta itemprop="datePublished" content="2024-12-01">'
+            + '<span itemprop="datePublished" content=" 2024-12-02 ">x</span>'
+            + '<span itemprop="dateModified">no date</span>'
+            + "".join(f'<div itemprop="dateModified" datetime="2024-12-{d:02d}">x</div>'
+                      for d in range(3, 8)))
+    times = _page(body=body)["times"]
+    assert [t["datetime"] for t in times[:10]] == [f"2025-01-{d:02d}" for d in range(1, 11)]
+    assert times[10:] == [{"datetime": "2024-12-02", "itemprop": "datePublished"}] + [
+        {"datetime": f"2024-12-{d:02d}", "itemprop": "dateModified"} for d in range(3, 6)]
+
+
+def test_a_time_element_with_an_itemprop_counts_in_both_lists():
+    times = _page(body='<time datetime="2025-03-18" itemprop="dateModified" pubdate>x</time>')["times"]
+    assert times == [{"datetime": "2025-03-18", "itemprop": "dateModified", "pubdate": "pubdate"},
+                     {"datetime": "2025-03-18", "itemprop": "dateModified"}]
+
+
+def test_dotless_i_and_a_control_character_in_byline_classes_together():
+    # Both slow paths at once: every value to the regex, no XPath value for the elements.
+    assert _bylines('<div class="BYLıNE\x0b">Anna Fink</div><span class="writer">Jan Roth</span>') \
+        == ["Anna Fink", "Jan Roth"]
+
+
+def test_repeated_byline_classes_are_found_everywhere():
+    assert _bylines("".join(f'<p class="author">Name {i}</p><p class="x">y</p>' for i in range(12))) \
+        == [f"Name {i}" for i in range(12)]
