@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 OUT    ?= out
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast eval eval-extraction eval-metadata eval-dedup bench bench-dedup bench-stream prism flink schema-docs clean
+.PHONY: install demo test test-fast eval eval-extraction eval-metadata eval-dedup bench bench-stages bench-dedup bench-stream prism flink schema-docs clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ eval-dedup: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_pipeline.py
+
+bench-stages: $(STAMP)
+	$(BIN)/python benchmarks/bench_stages.py
 
 bench-dedup: $(STAMP)
 	$(BIN)/python benchmarks/bench_dedup.py
