@@ -143,3 +143,37 @@ def test_second_run_uses_first_runs_state(golden, tmp_path):
     again, _, _ = _run(second_run, out, "run3", day1 + dt.timedelta(days=1))
     assert again == []
     assert not list((tmp_path / "_state" / "dedup" / ".tmp").iterdir())      # no run folder left behind
+
+
+def _propagate(edges, rounds):
+    """Dedup's label propagation run in memory: node -> label after `rounds` hops."""
+    from collections import defaultdict
+
+    from transforms.dedup import _first_messages, _min_label, _spread_label
+
+    adjacency = defaultdict(list)
+    for a, b in edges:
+        adjacency[a].append(b)
+        adjacency[b].append(a)
+
+    def group(pairs):
+        grouped = defaultdict(list)
+        for key, value in pairs:
+            grouped[key].append(value)
+        return grouped.items()
+
+    messages = [m for item in adjacency.items() for m in _first_messages(item, rounds > 0)]
+    for _ in range(1, rounds):
+        messages = [m for item in group(messages) for m in _spread_label(item)]
+    return {node: _min_label(values) for node, values in group(messages)}
+
+
+def test_label_propagation_reaches_min_within_rounds():
+    chain = [(f"n{i:02d}", f"n{i + 1:02d}") for i in range(12)]            # n00 - n01 - ... - n12
+    star = [("s0", f"t{i}") for i in range(5)] + [("t4", "u")]
+    for rounds in (0, 1, 3, 8):
+        labels = _propagate(chain + star, rounds)
+        for i in range(13):
+            assert labels[f"n{i:02d}"] == f"n{max(0, i - rounds):02d}", (rounds, i)
+        if rounds >= 2:
+            assert {labels[n] for n in ["s0", "t0", "t4", "u"]} == {"s0"}

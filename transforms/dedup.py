@@ -287,27 +287,38 @@ def _first_messages(item, spread: bool):
             yield n, (_LABEL, node)
 
 
-def _min_label(messages) -> tuple[Optional[str], tuple]:
-    label, neighbours = None, ()
+def _labels(messages) -> tuple[Optional[str], Optional[str], tuple]:
+    """(new label, own label before, neighbours) of a node from its messages."""
+    label, own, neighbours = None, None, ()
     for m in messages:
         if m[0] == _NODE:
             continue
         if label is None or m[1] < label:
             label = m[1]
         if m[0] == _SELF:
-            neighbours = m[2]
-    return label, neighbours
+            own, neighbours = m[1], m[2]
+    return label, own, neighbours
+
+
+def _min_label(messages) -> Optional[str]:
+    return _labels(messages)[0]
 
 
 def _spread_label(item):
-    """(node, messages) -> the next round's messages: min label to itself and its neighbours."""
+    """(node, messages) -> the next round's messages: its min label to itself and, when it
+    changed, to its neighbours.
+
+    A label that did not change reached the neighbours when it last did, and
+    labels only decrease, so not sending it again changes no label.
+    """
     node, messages = item
-    label, neighbours = _min_label(messages)
+    label, own, neighbours = _labels(messages)
     if label is None:
         return
     yield node, (_SELF, label, neighbours)
-    for n in neighbours:
-        yield n, (_LABEL, label)
+    if label != own:
+        for n in neighbours:
+            yield n, (_LABEL, label)
 
 
 def _component_or_own(item, shards: int):
@@ -317,7 +328,7 @@ def _component_or_own(item, shards: int):
     docs = [m[1] for m in messages if m[0] == _NODE]
     if not docs:
         return
-    label, _ = _min_label(messages)
+    label = _min_label(messages)
     if label is not None:
         yield TaggedOutput("component", (label, (doc_id, docs[0])))
         return
