@@ -246,3 +246,11 @@ def test_dotless_i_and_a_control_character_in_byline_classes_together():
 def test_repeated_byline_classes_are_found_everywhere():
     assert _bylines("".join(f'<p class="author">Name {i}</p><p class="x">y</p>' for i in range(12))) \
         == [f"Name {i}" for i in range(12)]
+
+
+def test_an_itemprop_date_with_an_empty_content_and_no_datetime_does_not_raise():
+    # It raised AttributeError before, and extraction lost the whole page.
+    times = _page(body='<span itemprop="datePublished" content="">x</span>'
+                       '<span itemprop="dateModified" content="" datetime="2025-01-02">x</span>')["times"]
+    assert times == [{"datetime": "", "itemprop": "datePublished"},
+                     {"datetime": "2025-01-02", "itemprop": "dateModified"}]

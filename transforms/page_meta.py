@@ -354,7 +354,8 @@ def _times(times: list, candidates: list) -> list[dict[str, str]]:
              and el.tag != "meta" and (el.get("content") is not None
                                        or el.get("datetime") is not None)]
     for el in dated[:4]:
-        out.append({"datetime": (el.get("content") or el.get("datetime")).strip(),
+        # An empty content and no datetime: an empty value (it used to raise, losing the page).
+        out.append({"datetime": (el.get("content") or el.get("datetime") or "").strip(),
                     "itemprop": el.get("itemprop")})
     return out
 
