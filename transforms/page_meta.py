@@ -220,16 +220,16 @@ _BRANCHES["itemprop"] = ('/descendant::*/@itemprop[. = "author" or . = "datePubl
                          ' or . = "dateModified"]/..')
 _BRANCHES["rel"] = '/descendant::a/@rel[. = "author"]/..'
 _ITEMPROP_NAME = etree.XPath('.//*[@itemprop="name"]')
-# Lower-case substrings, one at least in any value `_BYLINE_CLASS` matches.
-_BYLINE_WORDS = ("byline", "author", "autor", "auteur", "writer", "reporter", "journalist",
-                 "cleby", "cle-by", "tedby", "ted-by")
+# Lower-case substrings, one at least in any value `_BYLINE_CLASS` matches: 'aut' for
+# author/autor/auteur, 'by' for byline and article-by/posted-by (with or without '-').
+_BYLINE_STEMS = ("aut", "by", "writer", "reporter", "journalist")
 
 
 def _matching(values: Iterable[str]) -> set[str]:
     """The values that `_BYLINE_CLASS` matches (give each value once: a set).
 
     The values are joined by NUL (no attribute value holds one) and lower-cased
-    once; only values holding one of `_BYLINE_WORDS` go to the regex. When
+    once; only values holding one of `_BYLINE_STEMS` go to the regex. When
     lower-casing is not one character for one, or leaves a character that `re.I`
     folds onto the pattern's letters (dotless i, long s), every value goes to it.
     """
@@ -238,16 +238,18 @@ def _matching(values: Iterable[str]) -> set[str]:
     low = blob.lower()
     if len(low) != len(blob) or "ı" in low or "ſ" in low:
         return {v for v in values if _BYLINE_CLASS.search(v)}
-    found = set()
-    for word in _BYLINE_WORDS:
-        at = low.find(word)
+    found, tried = set(), set()
+    for stem in _BYLINE_STEMS:
+        at = low.find(stem)
         while at >= 0:
             start, end = low.rfind("\x00", 0, at) + 1, low.find("\x00", at)
             end = len(low) if end < 0 else end
-            value = blob[start:end]
-            if _BYLINE_CLASS.search(value):
-                found.add(value)
-            at = low.find(word, end)
+            if start not in tried:
+                tried.add(start)
+                value = blob[start:end]
+                if _BYLINE_CLASS.search(value):
+                    found.add(value)
+            at = low.find(stem, end)
     return found
 
 
@@ -270,13 +272,9 @@ def _candidates(root) -> tuple[set[str], list]:
     XPath branch.
     """
     values = {name: xpath(root) for name, xpath in _LABELS.items()}
-    matching: set[str] = set()
-    names = []
-    for name in _NAMED:
-        found = _matching(set(values[name])) if values[name] else set()
-        if found:
-            matching |= found
-            names.append(name)
+    distinct = {name: set(values[name]) for name in _NAMED if values[name]}
+    matching = _matching(set().union(*distinct.values()))
+    names = [name for name in distinct if not matching.isdisjoint(distinct[name])]
     if not _ITEMPROPS.isdisjoint(values["itemprop"]):
         names.append("itemprop")
     if "author" in values["rel"]:
