@@ -270,7 +270,7 @@ def _features(sentences: list[list[str]], zipf: dict[str, float]) -> tuple[Count
     by_key: dict[str, list[str]] = {}
     for low, count in words.items():
         if count > 0 and len(low) >= 3 and not low[0].isdigit():
-            key = "w:" + fold[low]
+            key = "w:" + (low if low.isascii() else fold[low])
             counts[key] += count
             by_key.setdefault(key, []).append(low)
     clashes = {key: lows for key, lows in by_key.items() if len(lows) > 1}
@@ -290,7 +290,7 @@ def _features(sentences: list[list[str]], zipf: dict[str, float]) -> tuple[Count
 def _close_run(run: list[str], counts: Counter, surface: dict[str, str], fold: _Folds) -> None:
     """Counts a run of capitalised tokens: each token 'e:', the whole run 'E:'."""
     for token in run:
-        key = "e:" + fold[token]
+        key = "e:" + (token.lower() if token.isascii() else fold[token])
         counts[key] += 1
         if key not in surface:
             surface[key] = token.lower()
@@ -331,7 +331,7 @@ def story_vector(text: str, language: Optional[str], rarity: TermRarity,
     zipf = dict(zip(words, rarity.zipfs(words, language)))
     counts, surface = _features(sentences, zipf)
     cut = rarity.cut
-    word_rarity = {w: max(0.0, cut - z) for w, z in zipf.items()}
+    word_rarity = {w: cut - z if z < cut else 0.0 for w, z in zipf.items()}
     weights = {}
     log = math.log
     for feature, count in counts.items():
@@ -341,7 +341,11 @@ def story_vector(text: str, language: Optional[str], rarity: TermRarity,
             w = _weight(feature, surface.get(feature, feature[2:]), word_rarity)
         if w > 0:
             weights[feature] = w if count == 1 else (1.0 + log(count)) * w
-    top = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:max_features]
+    items = weights.items()
+    if len(weights) > max_features:     # sort only the candidates: weights >= the k-th largest
+        kth = sorted(weights.values(), reverse=True)[max_features - 1]
+        items = [kv for kv in items if kv[1] >= kth]
+    top = sorted(items, key=lambda kv: (-kv[1], kv[0]))[:max_features]
     norm = math.sqrt(sum(w * w for _, w in top)) or 1.0
     return {f: round(w / norm, 6) for f, w in top}
 
