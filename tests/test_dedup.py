@@ -177,3 +177,21 @@ def test_label_propagation_reaches_min_within_rounds():
             assert labels[f"n{i:02d}"] == f"n{max(0, i - rounds):02d}", (rounds, i)
         if rounds >= 2:
             assert {labels[n] for n in ["s0", "t0", "t4", "u"]} == {"s0"}
+
+
+def test_bucket_pairs_pair_each_exact_copy_with_the_first_copy_only():
+    from transforms.dedup import bucket_pairs
+
+    new = lambda n: (1, n)  # noqa: E731  (an order of this run)
+    copies = [(new(n), f"c{n}", "h") for n in range(30)]
+    other = [((1, -1), "x", "g")]           # a different text, earlier than every copy
+    pairs = set(bucket_pairs(copies + other, max_candidates=20))
+    # every copy: the earlier different text and the first copy; never a later copy
+    assert pairs == {("c0", "x")} | {(f"c{n}", "x") for n in range(1, 30)} | {
+        (f"c{n}", "c0") for n in range(1, 30)}
+    # without content hashes every earlier member within the window is a candidate
+    plain = [(new(n), f"c{n}", "") for n in range(5)]
+    assert set(bucket_pairs(plain, max_candidates=20)) == {
+        (f"c{j}", f"c{i}") for j in range(5) for i in range(j)}
+    # an earlier run's article is never the later one of a pair
+    assert set(bucket_pairs([((0, 5), "old", "h"), (new(1), "n", "h")], 20)) == {("n", "old")}

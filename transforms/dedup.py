@@ -199,18 +199,36 @@ def _band_entries(item, params: NearCopyParams):
     doc_id, wire = item
     doc = _Doc._make(wire)
     for key in band_slices(doc.minhash, doc.size, params):
-        yield key, (doc.order, doc_id)
+        yield key, (doc.order, doc_id, doc.content_hash or "")
+
+
+def bucket_pairs(members, max_candidates: int) -> Iterable[tuple[str, str]]:
+    """(later id, earlier id) candidate pairs of one LSH bucket, for new later articles.
+
+    `members` are (order, id, content hash). Each article is paired with the
+    earliest `max_candidates` members before it, except the exact copies of it
+    after the first: they are later than that one, so they can never be its
+    earliest original, and skipping them keeps the pairs linear in the number
+    of exact copies (one pair per copy instead of up to `max_candidates`).
+    """
+    members = sorted(set(members))
+    for j in range(1, len(members)):
+        order, later, chash = members[j]
+        if order[0] == 0:          # an earlier run's article is never the copy
+            continue
+        copy_seen = False
+        for i in range(min(j, max_candidates)):
+            if chash and members[i][2] == chash:
+                if copy_seen:
+                    continue
+                copy_seen = True
+            yield later, members[i][1]
 
 
 def _bucket_pairs(item, max_candidates: int):
-    """(band, [(order, id)]) -> ((later id, earlier id), None) for new later articles."""
-    _, members = item
-    members = sorted(set(members))
-    for j in range(1, len(members)):
-        if members[j][0][0] == 0:          # an earlier run's article is never the copy
-            continue
-        for i in range(min(j, max_candidates)):
-            yield (members[j][1], members[i][1]), None
+    """(band, [(order, id, hash)]) -> ((later id, earlier id), None)."""
+    for pair in bucket_pairs(item[1], max_candidates):
+        yield pair, None
 
 
 def _pair_roles(item):
