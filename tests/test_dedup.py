@@ -195,3 +195,27 @@ def test_bucket_pairs_pair_each_exact_copy_with_the_first_copy_only():
         (f"c{j}", f"c{i}") for j in range(5) for i in range(j)}
     # an earlier run's article is never the later one of a pair
     assert set(bucket_pairs([((0, 5), "old", "h"), (new(1), "n", "h")], 20)) == {("n", "old")}
+
+
+def test_pardo_with_rejects_side_outputs_and_crashes():
+    """The side output of a stage DoFn (dedup's prepared articles) next to good and rejects."""
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from transforms.common import ParDoWithRejects
+
+    class Split(beam.DoFn):
+        def process(self, n):
+            if n == 3:
+                raise ValueError("bad document")
+            yield n
+            yield beam.pvalue.TaggedOutput("side", -n)
+
+    with TestPipeline(runner="FnApiRunner") as p:
+        result, side = (p | beam.Create([1, 2, 3])
+                        | ParDoWithRejects(Split(), "dedup", "run-1", side_outputs=("side",)))
+        assert_that(result.good, equal_to([1, 2]), label="good")
+        assert_that(side["side"], equal_to([-1, -2]), label="side")
+        assert_that(result.rejects | beam.Map(lambda r: (r.stage, r.reason.startswith("crash"))),
+                    equal_to([("dedup", True)]), label="rejects")

@@ -78,22 +78,27 @@ class ParDoWithRejects(beam.PTransform):
 
     Exceptions escaping the DoFn are caught by `with_exception_handling()` and
     become Reject records of the same stage, so one bad document never loses
-    the others. Returns StageResult(good, rejects).
+    the others. Returns StageResult(good, rejects); with `side_outputs`,
+    (StageResult, {tag: PCollection}) for the DoFn's other tagged outputs.
     """
 
-    def __init__(self, dofn: beam.DoFn, stage: str, run_id: Optional[str] = None,
-                 **exception_handling_args):
+    def __init__(self, dofn: beam.DoFn, stage: str, run_id: Optional[str] = None, *,
+                 side_outputs: tuple[str, ...] = (), **exception_handling_args):
         super().__init__()
         self._dofn = dofn
         self._stage = stage
         self._run_id = run_id
+        self._side_outputs = tuple(side_outputs)
         self._exception_handling_args = exception_handling_args
 
     def expand(self, pcoll):
+        side = self._side_outputs
         results = pcoll | "Process" >> beam.ParDo(self._dofn).with_output_types(
-            Any, **{REJECTS_TAG: Reject}).with_outputs(
-            REJECTS_TAG, main="good").with_exception_handling(
+            Any, **{REJECTS_TAG: Reject}, **{tag: Any for tag in side}).with_outputs(
+            REJECTS_TAG, *side, main="good").with_exception_handling(
                 dead_letter_tag="crashes", **self._exception_handling_args)
         crashes = results["crashes"] | "CrashesToRejects" >> ToRejects(self._stage, self._run_id)
         rejects = (results[REJECTS_TAG], crashes) | "FlattenRejects" >> beam.Flatten()
+        if side:
+            return StageResult(results.good, rejects), {tag: results[tag] for tag in side}
         return StageResult(results.good, rejects)

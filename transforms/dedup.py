@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import zlib
-from typing import Any, Iterable, NamedTuple, Optional
+from typing import Iterable, NamedTuple, Optional
 
 import apache_beam as beam
 import numpy as np
@@ -40,7 +40,7 @@ from apache_beam.utils import shared
 from schemas.records import Article, Reject
 from transforms import dedup_state as state
 from transforms.canonical import article_id, canonical_url, source_domain, url_key
-from transforms.common import REJECTS_TAG, StageResult, ToRejects, counter
+from transforms.common import REJECTS_TAG, ParDoWithRejects, StageResult, counter
 from transforms.similarity import (NearCopyHasher, NearCopyParams, Signature, band_slices,
                                    is_near_copy)
 from transforms.story import (BlockMember, CompactVector, StoryDoc, StoryParams, TermRarity,
@@ -146,22 +146,6 @@ class _PrepareDoFn(beam.DoFn):
             compact.ids.astype("<i8").tobytes(), compact.weights.astype("<f4").tobytes(),
             tuple(block_features(vector, self._story.block_keys)),
             _day(article.published_at), _day(article.published_at or article.fetched_at)))
-
-
-class _Prepare(beam.PTransform):
-    """Articles -> (docs, prepared articles, rejects); crashes become rejects."""
-
-    def __init__(self, dofn: beam.DoFn, run_id: Optional[str]):
-        super().__init__()
-        self._dofn = dofn
-        self._run_id = run_id
-
-    def expand(self, articles):
-        results = articles | "Process" >> beam.ParDo(self._dofn).with_output_types(
-            Any, **{_ARTICLE: Any}).with_outputs(_ARTICLE, main="good").with_exception_handling(
-                dead_letter_tag="crashes")
-        rejects = results["crashes"] | "CrashesToRejects" >> ToRejects(STAGE, self._run_id)
-        return results.good, results[_ARTICLE], rejects
 
 
 class _FirstUnseenDoFn(beam.DoFn):
@@ -527,8 +511,9 @@ class Deduplicate(beam.PTransform):
 
     def expand(self, articles):
         p, near, story, shards = articles.pipeline, self._near, self._story, self._shards
-        docs_in, prepared, crashes = articles | "Prepare" >> _Prepare(
-            _PrepareDoFn(near, story), self._run_id)
+        prepare, side = articles | "Prepare" >> ParDoWithRejects(
+            _PrepareDoFn(near, story), STAGE, self._run_id, side_outputs=(_ARTICLE,))
+        docs_in, prepared, crashes = prepare.good, side[_ARTICLE], prepare.rejects
         seen_ids = (p | "ReadSeen" >> _ReadState([state.seen_pattern(self._output_dir)])
                     | "SeenIds" >> beam.Map(lambda line: (state.parse_seen(line)["id"], True)))
         firsts = ({"new": docs_in, "seen": seen_ids}
