@@ -8,6 +8,7 @@ from pathlib import Path
 import apache_beam as beam
 import lxml.html
 import pytest
+from lxml import etree
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that
 from trafilatura import bare_extraction
@@ -17,12 +18,12 @@ from trafilatura.metadata import extract_json_parse_error
 from trafilatura.settings import Document
 
 from schemas.records import Article, FeedEntry, FetchedPage, Reject
-from tests.support.golden import article_page, load_golden
-from transforms.extract import (EXTRACTION_SETTINGS, FULL_EXTRACTION_BELOW_CHARS,
-                                FULL_EXTRACTION_BELOW_SHARE, JSON_FALLBACK_MAX_CHARS,
-                                TRAFILATURA_OPTIONS, ExtractArticles, _meta_json,
-                                _needs_full_pass, extract_document, paragraph_chars,
-                                trafilatura_metadata)
+from tests.support.golden import article_page, eval_dir, load_golden
+from transforms.extract import (_INVALID_XML_CHARS, EXTRACTION_SETTINGS,
+                                FULL_EXTRACTION_BELOW_CHARS, FULL_EXTRACTION_BELOW_SHARE,
+                                JSON_FALLBACK_MAX_CHARS, TRAFILATURA_OPTIONS, ExtractArticles,
+                                _meta_json, _needs_full_pass, _repair_html, extract_document,
+                                load_page, paragraph_chars, trafilatura_metadata)
 
 URL = "http://127.0.0.1/articles/story.html"
 SENTENCE = ("The regional council approved the new budget on Tuesday after a long debate "
@@ -107,6 +108,59 @@ def test_text_is_trafilaturas_fast_text_or_its_full_text(golden_pages):
             full = bare_extraction(load_html(page), url=URL, **dict(TRAFILATURA_OPTIONS, fast=False))
             assert got.text == (((full.text or "").strip() if full is not None else "") or fast_text), name
         assert got.extracted_meta == _expected_meta(load_html(page), URL), name
+
+
+LOADER_CASES = {
+    "plain": _page(_paragraphs(2)),
+    "control characters": _page("<p>a\x00b\x08c\x0bd\x1fe\ufffef\uffffg\tx\ry</p>" + _paragraphs(1)),
+    "xhtml doctype": '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" "http://www.w3.org/TR/'
+                     'xhtml1/DTD/xhtml1-strict.dtd">\n<html><body><p>text</p></body></html>',
+    "xhtml doctype, one line": '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0//EN" "a/b"><html><body>'
+                               "<p>text</p></body></html>",
+    "doctype, one line": "<!DOCTYPE html><html><body><p>text</p></body></html>",
+    "doctype, crlf": "<!doctype html>\r\n<html><body><p>x</p><p>y</p></body></html>\r\n",
+    "doctype with a slash on line two": "<!DOCTYPE html>\n<!-- a/b --><html><body><p>x</p></body></html>",
+    "self-closing html": "<!DOCTYPE html>\n<html lang='en'/>\n<body><p>text</p></body></html>",
+    "xml declaration": '<?xml version="1.0" encoding="utf-8"?>\n<html><body><p>t\u00e9</p></body></html>',
+    "fragment": "<p>only a paragraph</p>",
+    "two blocks, no html": "<div>one</div><div>two</div>",
+    "empty": "",
+    "text": "just some text",
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOADER_CASES))
+def test_load_page_gives_trafilaturas_tree(name):
+    page = LOADER_CASES[name]
+    expected, got = load_html(page), load_page(page)
+    assert (got is None) == (expected is None)
+    if expected is not None:
+        assert etree.tostring(got) == etree.tostring(expected)
+    beginning = page[:50].lower()
+    from trafilatura.utils import repair_faulty_html
+    assert _repair_html(page, beginning) == repair_faulty_html(page, beginning)
+
+
+def test_load_page_reads_bytes_as_trafilatura_does():
+    page = LOADER_CASES["plain"].encode("utf-8")
+    assert etree.tostring(load_page(page)) == etree.tostring(load_html(page))
+
+
+def test_the_invalid_characters_are_those_of_trafilaturas_regex():
+    from trafilatura.utils import INVALID_XML_CHARS
+    assert set(_INVALID_XML_CHARS) == {chr(c) for c in range(0x10000) if INVALID_XML_CHARS.match(chr(c))}
+
+
+def _eval_pages(folder: str, limit: int) -> list[tuple[str, str]]:
+    spec = importlib.util.spec_from_file_location(f"eval_{folder}_for_extract", eval_dir() / folder / "load.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return [(item["html"], item["url"]) for item in module.load()][:limit]
+
+
+def test_load_page_gives_trafilaturas_tree_on_real_pages():
+    for page, url in _eval_pages("fundus", 40) + _eval_pages("scrapinghub-aeb", 20):
+        assert etree.tostring(load_page(page)) == etree.tostring(load_html(page)), url
 
 
 def _tree(paragraph_text: str, div_text: str = ""):
