@@ -16,6 +16,17 @@ and count), then the input through `Deduplicate`. Prints one table row per
 size: wall time (shared machines inflate it), CPU time of the process and its
 children, the input run's CPU, dedup's CPU per thousand documents (the
 difference; its flatness shows near-linear growth), peak RSS of both runs.
+
+    python benchmarks/bench_dedup.py --prepare [--against REV] [--rounds 5]
+
+compares dedup's per-article preparation (`_PrepareDoFn`) of this tree with
+that of the git revision REV (its `transforms/{similarity,story,dedup}.py`,
+loaded into this process): the `_Doc` tuples and prepared Articles of the
+fundus, scrapinghub-aeb, ECB+ and NewsWCL50 texts must be identical; then
+process CPU per article on the fundus texts, old and new alternated in rounds
+(tables loaded before), and the CPU of loading the word tables of the fundus
+languages: REV's, this tree's without a cache, filling an empty cache, and
+from the filled cache.
 """
 from __future__ import annotations
 
@@ -149,15 +160,129 @@ def _run_process(n: int, args, input_only: bool = False) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def load_revision(rev: str) -> dict:
+    """REV's `transforms.similarity`, `.story` and `.dedup` as modules of this process."""
+    import types
+    names = ("transforms.similarity", "transforms.story")
+    saved = {name: sys.modules.get(name) for name in names}
+    modules = {}
+    try:
+        for name in ("similarity", "story", "dedup"):
+            source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:transforms/{name}.py"],
+                                    capture_output=True, text=True, check=True).stdout
+            module = types.ModuleType(f"_{rev}_{name}")
+            module.__file__ = f"{rev}:transforms/{name}.py"
+            sys.modules[module.__name__] = module      # dataclasses look their module up
+            exec(compile(source, module.__file__, "exec"), module.__dict__)
+            modules[name] = module
+            if name != "dedup":
+                sys.modules[f"transforms.{name}"] = module   # what REV's dedup imports
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+    return modules
+
+
+def prepare_articles(eval_dir: Path, folders: tuple[str, ...]) -> list:
+    """Articles of the eval texts (body, title, language), as dedup receives them."""
+    from schemas.records import Article
+
+    start = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+    articles = []
+    for folder in folders:
+        for i, it in enumerate(_load(eval_dir / folder)):
+            text = it.get("expected_text") or it.get("text") or ""
+            published = start + dt.timedelta(hours=i) if i % 5 else None
+            articles.append(Article(
+                url=it.get("url") or f"https://{folder}.example/{i}", feed_url=None,
+                fetched_at=start + dt.timedelta(hours=i, minutes=7), text=text,
+                title=it.get("expected_title") or it.get("title"),
+                language=it.get("language") or ("en" if folder != "fundus" else None),
+                published_at=published))
+    return articles
+
+
+def _prepared(dofn, article) -> list:
+    """What `_PrepareDoFn.process` emits, as comparable plain values."""
+    return [(getattr(out, "tag", None), getattr(out, "value", out)) for out in dofn.process(article)]
+
+
+def _cpu_of(fn) -> float:
+    started = time.process_time()
+    fn()
+    return time.process_time() - started
+
+
+def run_prepare(args) -> int:
+    """Equality of REV's and this tree's preparation, then their CPU: prints a table."""
+    from transforms import dedup, story
+    from transforms.similarity import NearCopyParams
+
+    old = load_revision(args.against)
+    eval_dir = Path(args.eval_dir)
+    dofns = {}
+    for label, module in (("old", old["dedup"]), ("new", dedup)):
+        dofns[label] = module._PrepareDoFn(NearCopyParams(), story.StoryParams())
+        dofns[label].setup()
+    folders = ("fundus", "scrapinghub-aeb", "ecbplus", "newswcl50")
+    articles = prepare_articles(eval_dir, folders)
+    differ = [a.url for a in articles if _prepared(dofns["old"], a) != _prepared(dofns["new"], a)]
+    print(f"equality: {len(articles) - len(differ)} of {len(articles)} articles ({', '.join(folders)}) "
+          f"give identical _Doc tuples and Articles" + (f"; DIFFER: {differ[:5]}" if differ else ""))
+    fundus = prepare_articles(eval_dir, ("fundus",))
+    per_article = {"old": [], "new": []}
+    for _ in range(args.rounds):
+        for label in ("old", "new"):
+            dofn = dofns[label]
+            for memo in ("_FOLDS", "_FEATURE_IDS"):     # per-process memos start empty each round
+                getattr(story, memo, {}).clear()
+            cpu = _cpu_of(lambda: [list(dofn.process(a)) for a in fundus])
+            per_article[label].append(1000 * cpu / len(fundus))
+    print(f"\n_PrepareDoFn.process, process CPU ms per article ({len(fundus)} fundus texts, "
+          f"{args.rounds} rounds alternated, tables loaded; min / median):")
+    print("| version | min | median |\n|---|---:|---:|")
+    for label, rev in (("old", args.against), ("new", "this tree")):
+        values = sorted(per_article[label])
+        print(f"| {label} ({rev}) | {values[0]:.3f} | {values[len(values) // 2]:.3f} |")
+    print(f"new / old (medians): {sorted(per_article['new'])[args.rounds // 2] / sorted(per_article['old'])[args.rounds // 2]:.2f}")
+
+    languages = sorted({(a.language or "") for a in fundus})
+    cpu: dict[str, list] = {}
+    with tempfile.TemporaryDirectory(prefix="bench_rarity_") as cache:
+        for r in range(2):
+            fill = os.path.join(cache, f"run{r}")
+            for label, make in (("old (from wordfreq)", lambda: old["story"].TermRarity()),
+                                ("new, no cache", lambda: story.TermRarity(cache_dir=None)),
+                                ("new, filling an empty cache", lambda: story.TermRarity(cache_dir=fill)),
+                                ("new, from the cache", lambda: story.TermRarity(cache_dir=fill))):
+                rarity = make()
+                cpu.setdefault(label, []).append(
+                    _cpu_of(lambda: [rarity._table(lang) for lang in languages]))
+    print(f"\nword tables of the {len(languages)} fundus languages, process CPU s (2 runs):")
+    print("| tables | CPU s |\n|---|---:|")
+    for label, values in cpu.items():
+        print(f"| {label} | {' / '.join(f'{v:.2f}' for v in values)} |")
+    return 1 if differ else 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 50000])
     ap.add_argument("--eval-dir", default=os.environ.get("NEWSBEAM_EVAL_DIR", str(ROOT.parent / "shared" / "eval")))
     ap.add_argument("--create", action="store_true",
                     help="feed the articles with beam.Create (pickled into the graph), as before")
+    ap.add_argument("--prepare", action="store_true",
+                    help="compare _PrepareDoFn with --against's: equal output, CPU per article, tables")
+    ap.add_argument("--against", default="c96f177", help="git revision --prepare compares with")
+    ap.add_argument("--rounds", type=int, default=5, help="--prepare's alternated rounds")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--input-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.prepare:
+        return run_prepare(args)
     if args.one:
         print(json.dumps(run_one(args.one, Path(args.eval_dir), args.input_only, args.create)))
         return 0

@@ -131,3 +131,80 @@ def test_table_is_compact(rarity):
     table = rarity._table("en")
     assert len(table.hashes) > 100_000
     assert table.hashes.nbytes + table.buckets.nbytes < 12 * len(table.hashes)
+
+
+def test_word_cache_gives_the_same_tables(tmp_path):
+    import numpy as np
+    fresh = TermRarity(cache_dir=None)
+    filling = TermRarity(cache_dir=str(tmp_path))
+    for lang in ("fr", "de"):
+        filling._table(lang)
+    files = sorted(p.name for p in tmp_path.glob("wordfreq-*/*.npz"))
+    assert files == [f"de-{fresh._last + 1}.npz", f"fr-{fresh._last + 1}.npz"]
+    assert not list(tmp_path.glob("wordfreq-*/.*"))          # no temporary file left
+    cached = TermRarity(cache_dir=str(tmp_path))
+    for lang in ("fr", "de"):
+        assert cached._word_cache().read(lang) is not None
+        a, b = fresh._table(lang), cached._table(lang)
+        assert np.array_equal(a.hashes, b.hashes) and np.array_equal(a.buckets, b.buckets)
+    words = ["président", "poutine", "qzxwvqzxwv", "le"]
+    assert cached.zipfs(words, "fr") == fresh.zipfs(words, "fr")
+
+
+def test_word_cache_falls_back_when_unusable(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    rarity = TermRarity(cache_dir=str(blocked))          # cannot create a folder in a file
+    assert rarity.zipf("président", "fr") == TermRarity(cache_dir=None).zipf("président", "fr")
+    good = TermRarity(cache_dir=str(tmp_path / "cache"))
+    good._table("fr")
+    [path] = (tmp_path / "cache").glob("wordfreq-*/fr-*.npz")
+    path.write_bytes(b"truncated")                       # a broken file is rebuilt, not trusted
+    again = TermRarity(cache_dir=str(tmp_path / "cache"))
+    assert again._word_cache().read("fr") is None
+    assert again.zipf("président", "fr") == good.zipf("président", "fr")
+    assert again._cache.read("fr") is not None
+
+
+def test_rarity_table_equal_hashes_keep_the_first_bucket():
+    from transforms.story import _RarityTable
+    # CPython hashes a str's raw bytes: 'ab' (latin-1) and U+6261 (UCS-2) share them
+    assert hash("ab") == hash("\u6261")
+    table = _RarityTable(["x", "\u6261", "y", "ab", "x"], [1, 1, 1, 2])
+    assert table.lookup(["ab", "\u6261", "x", "y", "z"]).tolist() == [1, 1, 0, 2, -1]
+    assert len(table.hashes) == 3
+
+
+def test_tokens_and_sentence_starts():
+    from transforms.story import _SENTENCE, _TOKEN, _tokens
+    text = ("Le 1 000e jour. «Kiev» a dit: 3,5 %!\n\nÉlan-vital  d’Ukraine… 12\u00a0000 morts\n"
+            "Fin.  Mots\u202f2024_x ²³ 1.\u00a0000 5 000\n")
+    sentences = [_TOKEN.findall(s) for s in _SENTENCE.split(text)]
+    tokens, starts = _tokens(text)
+    assert tokens == [t for s in sentences for t in s]
+    expected, at = {0}, 0
+    for s in sentences:
+        expected.add(at)
+        at += len(s)
+    assert starts == expected
+    assert _tokens("") == ([], {0})
+
+
+def test_compact_vector_is_sorted_by_feature_hash():
+    import hashlib
+
+    from transforms.story import CompactVector
+    vector = {"w:kiev": 0.5, "e:poutine": 0.7, "n:2024": 0.1, "E:vladimir_poutine": 0.5}
+    pairs = sorted((int.from_bytes(hashlib.blake2b(f.encode(), digest_size=8).digest(), "little",
+                                   signed=True), w) for f, w in vector.items())
+    compact = CompactVector(vector)
+    assert compact.ids.tolist() == [i for i, _ in pairs]
+    assert compact.weights.tolist() == [float(__import__("numpy").float32(w)) for _, w in pairs]
+    assert len(CompactVector({})) == 0
+
+
+def test_folded_words_are_one_feature_named_by_the_first_plain_one(rarity):
+    vector = story_vector("Élan. Un élan rare, puis un elan plus rare et élan.", "fr", rarity)
+    assert "w:elan" in vector and sum(f.startswith("w:elan") for f in vector) == 1
+    alone = story_vector("Un élan rare, puis un élan plus rare et élan.", "fr", rarity)
+    assert "w:elan" in alone

@@ -29,10 +29,13 @@ one id) would let vectors of different languages meet in the same blocks.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import itertools
 import math
+import operator
+import os
 import re
 import unicodedata
 from collections import Counter, defaultdict
@@ -108,20 +111,28 @@ class _RarityTable:
 
     About 10 bytes a word (2-3 MB a language) instead of a dict of strings
     and floats (about 20 MB). `hash(str)` is salted per process, so a table
-    is never pickled: `TermRarity` rebuilds it where it is used.
+    is never pickled, nor are its hashes cached on disk: `TermRarity` rebuilds
+    it where it is used, from wordfreq's list or from the cached words.
     """
 
     __slots__ = ("hashes", "buckets")
 
-    def __init__(self, buckets: Sequence[Sequence[str]]):
+    def __init__(self, words: Sequence[str], sizes: Sequence[int]):
+        """`words`: the list's words, bucket after bucket; `sizes`: words per bucket."""
         import numpy as np
-        sizes = [len(words) for words in buckets]
-        hashes = np.fromiter(map(hash, itertools.chain.from_iterable(buckets)), dtype=np.int64,
-                             count=sum(sizes))
+        hashes = np.fromiter(map(hash, words), dtype=np.int64, count=len(words))
         index = np.repeat(np.arange(len(sizes), dtype=np.uint16), sizes)
-        # a word listed twice keeps its first (most frequent) bucket, as wordfreq does
-        self.hashes, first = np.unique(hashes, return_index=True)
-        self.buckets = index[first]
+        order = np.argsort(hashes)
+        ordered = hashes[order]
+        first = np.empty(len(ordered), dtype=bool)
+        first[:1] = True
+        np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+        # equal hashes (str hashes of equal raw bytes, such as 'ab' and U+6261, or a
+        # word listed twice): the first-listed word's (most frequent) bucket wins
+        starts = np.flatnonzero(first)
+        if len(starts) < len(ordered):
+            order = np.minimum.reduceat(order, starts)
+        self.hashes, self.buckets = ordered[starts], index[order]
 
     def lookup(self, words: Sequence[str]):
         """Bucket index of each word; -1 for words not in the list."""
@@ -134,6 +145,68 @@ class _RarityTable:
         return np.where(found, self.buckets[at].astype(np.int32), -1)
 
 
+def _cache_root() -> str:
+    """newsbeam's cache folder: `$XDG_CACHE_HOME/newsbeam`, else `~/.cache/newsbeam`."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "newsbeam")
+
+
+class _WordCache:
+    """wordfreq's lists (the kept buckets) as plain files: `<root>/wordfreq-<version>/<lang>-<n>.npz`.
+
+    Each file holds the words (UTF-8, one a line) and the bucket sizes, about
+    1.5-4 MB a language; reading one is a few times cheaper than wordfreq's
+    gzip + msgpack. A missing, unreadable or unwritable folder only means the
+    lists are read from wordfreq (fresh workers have no cache). Files are
+    written under a temporary name and renamed, so readers never see half a file.
+    """
+
+    def __init__(self, root: str, buckets: int):
+        from importlib.metadata import version
+        self.folder = os.path.join(root, f"wordfreq-{version('wordfreq')}")
+        self.buckets = buckets
+
+    def _path(self, lang: str) -> str:
+        return os.path.join(self.folder, f"{lang}-{self.buckets}.npz")
+
+    def read(self, lang: str) -> Optional[tuple[list[str], Sequence[int]]]:
+        import numpy as np
+        try:
+            with np.load(self._path(lang)) as data:
+                blob, sizes = data["words"].tobytes(), data["sizes"]
+        except (OSError, KeyError, ValueError):
+            return None
+        words = blob.decode("utf-8").split("\n") if blob else []
+        if len(sizes) != self.buckets or len(words) != int(sizes.sum()):
+            return None
+        return words, sizes
+
+    def write(self, lang: str, words: Sequence[str], sizes: Sequence[int]) -> bool:
+        import tempfile
+
+        import numpy as np
+        if any("\n" in w for w in words):
+            return False
+        blob = np.frombuffer("\n".join(words).encode("utf-8"), dtype=np.uint8)
+        tmp = None
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.folder, prefix=f".{lang}-", suffix=".tmp",
+                                             delete=False) as out:
+                tmp = out.name
+                np.savez(out, words=blob, sizes=np.asarray(sizes, dtype=np.int64))
+            os.replace(tmp, self._path(lang))
+            return True
+        except OSError:
+            if tmp:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            return False
+
+
+_DEFAULT_CACHE = object()
+
+
 class TermRarity:
     """Background rarity of words per language, from wordfreq's frequency lists.
 
@@ -141,50 +214,79 @@ class TermRarity:
     `cut - unknown_zipf` for words rarer than `min_zipf` or unknown. Only
     words at or above `min_zipf` are kept (about 180k a language), as a
     compact `_RarityTable` (word hashes and buckets, about 2-3 MB a language).
-    Lists load lazily per language; `zipfs` looks up many words at once (what
-    `story_vector` uses). Share one instance per worker process (`DoFn.setup`
-    with `apache_beam.utils.shared.Shared`); pickling drops the tables.
+    Lists load lazily per language, from a file cache of the kept words when
+    there is one (`cache_dir`, default `$XDG_CACHE_HOME/newsbeam` or
+    `~/.cache/newsbeam`; None: no cache), else from wordfreq (and the cache is
+    filled). `zipfs` looks up many words at once (what `story_vector` uses).
+    Share one instance per worker process (`DoFn.setup` with
+    `apache_beam.utils.shared.Shared`); pickling drops the tables.
     """
 
     def __init__(self, cut: float = 6.0, default_language: str = "en", min_zipf: float = 1.5,
-                 unknown_zipf: float = 1.0):
+                 unknown_zipf: float = 1.0, cache_dir=_DEFAULT_CACHE):
+        import numpy as np
         self.cut = cut
         self.default_language = default_language
         self.min_zipf = min_zipf
         self.unknown_zipf = unknown_zipf
+        self.cache_dir = cache_dir
         self._last = int(round((9.0 - min_zipf) * 100))     # bucket i holds zipf 9 - i/100
         # zipf of bucket i, then of unknown words (index -1)
-        self._zipf_of = [round(9.0 - i / 100.0, 2) for i in range(self._last + 1)] + [unknown_zipf]
+        self._zipf_of = np.array([round(9.0 - i / 100.0, 2) for i in range(self._last + 1)]
+                                 + [unknown_zipf], dtype=np.float64)
         self._tables: dict[str, _RarityTable] = {}
+        self._cache: Optional[_WordCache] = None
 
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_tables"] = {}       # word hashes are only valid in the process that built them
+        state["_cache"] = None
         return state
+
+    def _word_cache(self) -> Optional[_WordCache]:
+        if self._cache is None and self.cache_dir is not None:
+            root = _cache_root() if self.cache_dir is _DEFAULT_CACHE else self.cache_dir
+            try:
+                self._cache = _WordCache(root, self._last + 1)
+            except Exception:          # no wordfreq metadata: no cache
+                self.cache_dir = None
+        return self._cache
 
     def _table(self, lang: Optional[str]) -> _RarityTable:
         lang = (lang or "").lower().split("-")[0]
         table = self._tables.get(lang)
         if table is None:
-            import wordfreq
-            # wordfreq caches every list it reads for good; read around the cache
-            read = getattr(wordfreq.get_frequency_list, "__wrapped__", wordfreq.get_frequency_list)
-            try:
-                buckets = read(lang)
-            except (LookupError, ValueError, KeyError, OSError):
-                if lang == self.default_language:
-                    raise
-                table = self._tables[lang] = self._table(self.default_language)
-                return table
-            table = self._tables[lang] = _RarityTable(buckets[:self._last + 1])
+            cache = self._word_cache()
+            cacheable = cache is not None and lang.isascii() and lang.isalnum()
+            cached = cache.read(lang) if cacheable else None
+            if cached is None:
+                import wordfreq
+                # wordfreq caches every list it reads for good; read around the cache
+                read = getattr(wordfreq.get_frequency_list, "__wrapped__", wordfreq.get_frequency_list)
+                try:
+                    buckets = read(lang)[:self._last + 1]
+                except (LookupError, ValueError, KeyError, OSError):
+                    if lang == self.default_language:
+                        raise
+                    table = self._tables[lang] = self._table(self.default_language)
+                    return table
+                sizes = [len(words) for words in buckets]
+                buckets = list(itertools.chain.from_iterable(buckets))
+                if cacheable:
+                    cache.write(lang, buckets, sizes)
+                cached = buckets, sizes
+            table = self._tables[lang] = _RarityTable(*cached)
         return table
+
+    def lookup(self, words: Sequence[str], lang: Optional[str]):
+        """The zipf value of each word as a float64 array (`unknown_zipf` when not listed)."""
+        return self._zipf_of[self._table(lang).lookup(words)]
 
     def zipfs(self, words: Sequence[str], lang: Optional[str]) -> list[float]:
         """The zipf value of each word (`unknown_zipf` when not listed), in one look-up."""
         if not words:
             return []
-        zipf_of = self._zipf_of
-        return [zipf_of[b] for b in self._table(lang).lookup(words).tolist()]
+        return self.lookup(words, lang).tolist()
 
     def zipf(self, word: str, lang: Optional[str]) -> float:
         return self.zipfs([word], lang)[0]
@@ -216,90 +318,167 @@ def _fold(text: str) -> str:
                    if not unicodedata.combining(c)).lower()
 
 
-class _Folds(dict):
-    """token -> `_fold(token)`, computed once per distinct token of a text."""
+class _Memo(dict):
+    """key -> `make(key)`, computed once per process (emptied at `limit` entries)."""
 
-    def __missing__(self, token: str) -> str:
-        folded = self[token] = _fold(token) if not token.isascii() else token.lower()
-        return folded
+    def __init__(self, make, limit: int):
+        super().__init__()
+        self._make, self._limit = make, limit
+
+    def __missing__(self, key):
+        if len(self) >= self._limit:
+            self.clear()
+        value = self[key] = self._make(key)
+        return value
 
 
-def _features(sentences: list[list[str]], zipf: dict[str, float]) -> tuple[Counter, dict[str, str]]:
-    """Feature counts, and the lower-case surface form of each (for rarity look-ups).
+_FOLDS = _Memo(_fold, 50_000)     # non-ASCII tokens: folded once per process, not per article
 
-    `sentences` are the tokens of each sentence; `zipf` maps every lower-cased
-    word token to its zipf value. Plain words are counted in one pass
-    (`Counter`); only the tokens that start with a capital or a digit are
-    looked at one by one (names, their runs, numbers).
+
+def _key(token: str) -> str:
+    """The feature form of a token: lower case, accents folded."""
+    return token.lower() if token.isascii() else _FOLDS[token]
+
+
+_TOKEN_OR_BREAK = re.compile(f"{_TOKEN.pattern}|{_SENTENCE.pattern}")
+
+
+def _tokens(text: str) -> tuple[list[str], set[int]]:
+    """The tokens of a text (`_TOKEN`) and the positions of the sentences' first tokens.
+
+    One scan for tokens and sentence breaks (`_SENTENCE`) together: no token
+    contains a break, so these are the tokens of each sentence, in order.
+    """
+    pieces = _TOKEN_OR_BREAK.findall(text)
+    breaks = list(map(str.isspace, pieces))      # tokens are letters or digits, breaks spaces
+    starts = {0}
+    if not any(breaks):
+        return pieces, starts
+    for before, at in enumerate(itertools.compress(itertools.count(), breaks)):
+        starts.add(at - before)                  # tokens before this break
+    return list(itertools.compress(pieces, map(operator.not_, breaks))), starts
+
+
+def _entity_features(tokens: list[str], lows: list[str], starts: set[int], zipf: dict[str, float],
+                     words: Counter) -> tuple[Counter, dict[str, str], list[int]]:
+    """Name and number feature counts, the lower-case surface form of each, and their positions.
+
+    Only the tokens that start with a capital or a digit are looked at: a
+    capitalised token rare enough (and rarer still at a sentence start) joins
+    the current run of names; a run ends at any other token or sentence
+    break. The tokens taken as names are taken off `words` (the plain words).
     """
     counts: Counter = Counter()
     surface: dict[str, str] = {}
-    fold = _Folds()
-    tokens = [t for sentence in sentences for t in sentence]
+    consumed: list[int] = []
     special = {t for t in set(tokens) if t[0].isupper() or t[0].isdigit()}
-    words = Counter(map(str.lower, tokens))     # minus names and numbers below
-    consumed: list[int] = []                    # positions of names and numbers
-    offset = 0
-    for sentence in sentences:
-        run: list[str] = []
-        last = -2
-        for i in [i for i, t in enumerate(sentence) if t in special]:
-            token = sentence[i]
-            if run and i != last + 1:
-                _close_run(run, counts, surface, fold)
-            if token[0].isdigit():
-                consumed.append(offset + i)
-                if run:
-                    _close_run(run, counts, surface, fold)
-                number = _GROUPING.sub("", token).replace(",", ".")
-                if len(number) >= 2:
-                    counts["n:" + number] += 1
-                continue
-            low = token.lower()
-            z = zipf[low]
-            if z < _ENTITY_MAX_ZIPF and not (i == 0 and z >= _INITIAL_MAX_ZIPF):
-                run.append(token)
-                last = i
-                words[low] -= 1
-                consumed.append(offset + i)
-            elif run:
-                _close_run(run, counts, surface, fold)
-        if run:
-            _close_run(run, counts, surface, fold)
-        offset += len(sentence)
-    by_key: dict[str, list[str]] = {}
-    for low, count in words.items():
-        if count > 0 and len(low) >= 3 and not low[0].isdigit():
-            key = "w:" + (low if low.isascii() else fold[low])
-            counts[key] += count
-            by_key.setdefault(key, []).append(low)
-    clashes = {key: lows for key, lows in by_key.items() if len(lows) > 1}
-    for key, lows in by_key.items():
-        surface[key] = lows[0]
-    if clashes:       # words folding to one key ('élan', 'elan'): the first plain occurrence names it
-        skip = set(consumed)
-        first = {}
-        for j, token in enumerate(tokens):
-            if j not in skip:
-                first.setdefault(token.lower(), j)
-        for key, lows in clashes.items():
-            surface[key] = min(lows, key=first.__getitem__)
-    return counts, surface
+    run: list[str] = []
+    last = -2
+    for j in itertools.compress(itertools.count(), map(special.__contains__, tokens)):
+        token = tokens[j]
+        first = j in starts
+        if run and (j != last + 1 or first):
+            _close_run(run, counts, surface)
+        if token[0].isdigit():
+            consumed.append(j)
+            if run:
+                _close_run(run, counts, surface)
+            number = _GROUPING.sub("", token).replace(",", ".")
+            if len(number) >= 2:
+                counts["n:" + number] += 1
+            continue
+        low = lows[j]
+        z = zipf[low]
+        if z < _ENTITY_MAX_ZIPF and not (first and z >= _INITIAL_MAX_ZIPF):
+            run.append(token)
+            last = j
+            words[low] -= 1
+            consumed.append(j)
+        elif run:
+            _close_run(run, counts, surface)
+    if run:
+        _close_run(run, counts, surface)
+    return counts, surface, consumed
 
 
-def _close_run(run: list[str], counts: Counter, surface: dict[str, str], fold: _Folds) -> None:
+def _close_run(run: list[str], counts: Counter, surface: dict[str, str]) -> None:
     """Counts a run of capitalised tokens: each token 'e:', the whole run 'E:'."""
-    for token in run:
-        key = "e:" + (token.lower() if token.isascii() else fold[token])
+    keys = [_key(token) for token in run]
+    for token, key in zip(run, keys):
+        key = "e:" + key
         counts[key] += 1
         if key not in surface:
             surface[key] = token.lower()
     if len(run) > 1:
-        joined = "E:" + "_".join(fold[t] for t in run)
+        joined = "E:" + "_".join(keys)
         counts[joined] += 1
         if joined not in surface:
             surface[joined] = "_".join(t.lower() for t in run)
     run.clear()
+
+
+_NAME, _WEIGHT = operator.itemgetter(0), operator.itemgetter(1)
+_LOGS: list = []      # [math.log of 0..m as a float64 array (0 at 0)]
+
+
+def _log_table(n: int):
+    """math.log of 0..n or more (0 at 0) as a float64 array, grown on demand.
+
+    math.log, not numpy's log, so the weights are the bit-exact values of
+    `(1 + math.log(tf)) * rarity`.
+    """
+    if not _LOGS or len(_LOGS[0]) <= n:
+        import numpy as np
+        size = max(1024, 2 * n + 1)
+        _LOGS[:] = [np.array([0.0] + [math.log(i) for i in range(1, size)], dtype=np.float64)]
+    return _LOGS[0]
+
+
+def _word_weights(distinct: list[str], zipfs, words: Counter, lows: list[str],
+                  consumed: list[int], cut: float):
+    """The 'w:' features: their keys and weights (numpy), the words' rarities as a dict.
+
+    A word is a feature when it occurs outside names, has three letters or
+    more and a rarity above 0: weight (1 + ln tf) * rarity, computed for all
+    words at once. Words folding to one key ('élan', 'elan') are one feature
+    named after the first plain occurrence.
+    """
+    import numpy as np
+    n = len(distinct)
+    count = np.fromiter(map(words.__getitem__, distinct), dtype=np.int64, count=n)
+    size = np.fromiter(map(len, distinct), dtype=np.int64, count=n)
+    rarity = np.where(zipfs < cut, cut - zipfs, 0.0)
+    rows = np.flatnonzero((count > 0) & (size >= 3))
+    count, word_rarity = count[rows], rarity[rows]
+    logs = _log_table(int(count.max(initial=1)))
+    weights = np.where(count == 1, word_rarity, (1.0 + logs[count]) * word_rarity)
+    plain = [distinct[i] for i in rows.tolist()]
+    keys = [low if low.isascii() else _FOLDS[low] for low in plain]
+    rarities = dict(zip(distinct, rarity.tolist()))
+    if len(set(keys)) < len(keys):
+        weights = _merge_folded(keys, plain, count.tolist(), weights, rarities, lows, consumed)
+    keep = np.flatnonzero(weights > 0)
+    return [keys[i] for i in keep.tolist()], weights[keep], rarities
+
+
+def _merge_folded(keys, plain, counts, weights, rarities, lows, consumed):
+    """Weights when words fold to one key: one feature of the summed count, the others 0."""
+    rows: dict[str, list[int]] = {}
+    for row, key in enumerate(keys):
+        rows.setdefault(key, []).append(row)
+    skip = set(consumed)
+    first: dict[str, int] = {}
+    for j, low in enumerate(lows):
+        if j not in skip:
+            first.setdefault(low, j)
+    weights = weights.copy()
+    for members in rows.values():
+        if len(members) > 1:
+            name = min((plain[r] for r in members), key=first.__getitem__)
+            count = sum(counts[r] for r in members)
+            weights[members] = 0.0
+            weights[members[0]] = (1.0 + math.log(count)) * rarities[name]
+    return weights
 
 
 def _weight(feature: str, body: str, rarity: dict[str, float]) -> float:
@@ -322,30 +501,39 @@ def story_vector(text: str, language: Optional[str], rarity: TermRarity,
 
     Features: 'w:<word>' (rarity-weighted), 'e:<name>' and 'E:<full_name>'
     for capitalised runs, 'n:<number>'; weight (1 + ln tf) * rarity, the
-    `max_features` heaviest kept. The text is tokenised once and its distinct
-    words looked up in the rarity table together.
+    `max_features` heaviest kept (ties by name). The text is tokenised once,
+    its distinct words looked up in the rarity table together and weighed
+    together; names and numbers are looked at one by one, and only the
+    features that can make the top get a name.
     """
+    import numpy as np
     full = f"{title}\n{text}" if title and title.strip() not in (text or "")[:len(title) + 200] else (text or "")
-    sentences = [_TOKEN.findall(s) for s in _SENTENCE.split(full)]
-    words = list({t.lower() for t in set().union(*sentences) if not t[0].isdigit()})
-    zipf = dict(zip(words, rarity.zipfs(words, language)))
-    counts, surface = _features(sentences, zipf)
-    cut = rarity.cut
-    word_rarity = {w: cut - z if z < cut else 0.0 for w, z in zipf.items()}
-    weights = {}
+    tokens, starts = _tokens(full)
+    lows = list(map(str.lower, tokens))
+    words = Counter(lows)
+    distinct = [w for w in words if not w[0].isdigit()]
+    zipfs = rarity.lookup(distinct, language) if distinct else np.zeros(0)
+    counts, surface, consumed = _entity_features(tokens, lows, starts, dict(zip(distinct, zipfs.tolist())),
+                                                 words)
+    keys, weights, rarities = _word_weights(distinct, zipfs, words, lows, consumed, rarity.cut)
+    others = {}
     log = math.log
     for feature, count in counts.items():
-        if feature[0] == "w":
-            w = word_rarity[surface[feature]]
-        else:
-            w = _weight(feature, surface.get(feature, feature[2:]), word_rarity)
+        w = _weight(feature, surface.get(feature, feature[2:]), rarities)
         if w > 0:
-            weights[feature] = w if count == 1 else (1.0 + log(count)) * w
-    items = weights.items()
-    if len(weights) > max_features:     # sort only the candidates: weights >= the k-th largest
-        kth = sorted(weights.values(), reverse=True)[max_features - 1]
-        items = [kv for kv in items if kv[1] >= kth]
-    top = sorted(items, key=lambda kv: (-kv[1], kv[0]))[:max_features]
+            others[feature] = w if count == 1 else (1.0 + log(count)) * w
+    if len(keys) + len(others) > max_features:    # name only the candidates: weights >= the k-th largest
+        every = np.concatenate((weights, np.fromiter(others.values(), dtype=np.float64, count=len(others))))
+        kth = np.partition(every, len(every) - max_features)[len(every) - max_features]
+        rows = np.flatnonzero(weights >= kth).tolist()
+        keys, weights = [keys[i] for i in rows], weights[rows]
+        items = [kv for kv in others.items() if kv[1] >= kth]
+    else:
+        items = list(others.items())
+    items.extend(zip(["w:" + key for key in keys], weights.tolist()))
+    items.sort(key=_NAME)                       # by weight, descending, then by name:
+    items.sort(key=_WEIGHT, reverse=True)       # a stable sort keeps the names' order
+    top = items[:max_features]
     norm = math.sqrt(sum(w * w for _, w in top)) or 1.0
     return {f: round(w / norm, 6) for f, w in top}
 
@@ -386,6 +574,14 @@ def blocking_keys(vector: dict[str, float], k: int = 8, time: Optional[float] = 
     return [key for f in block_features(vector, k) for key in bucketed(f, time, window_days)]
 
 
+def _feature_id(feature: str) -> int:
+    """A feature's signed 64-bit hash (BLAKE2b), the same in every process."""
+    return int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "little", signed=True)
+
+
+_FEATURE_IDS = _Memo(_feature_id, 100_000)      # features recur across articles: hashed once
+
+
 class CompactVector:
     """A story vector as sorted 64-bit feature hashes and float32 weights.
 
@@ -397,10 +593,10 @@ class CompactVector:
 
     def __init__(self, vector: dict[str, float]):
         import numpy as np
-        pairs = sorted((int.from_bytes(hashlib.blake2b(f.encode(), digest_size=8).digest(),
-                                       "little", signed=True), w) for f, w in vector.items())
-        self.ids = np.array([i for i, _ in pairs], dtype=np.int64)
-        self.weights = np.array([w for _, w in pairs], dtype=np.float32)
+        ids = np.array([_FEATURE_IDS[f] for f in vector], dtype=np.int64)
+        weights = np.fromiter(vector.values(), dtype=np.float64, count=len(ids))
+        order = np.lexsort((weights, ids))           # by id (then weight, as sorted pairs were)
+        self.ids, self.weights = ids[order], weights[order].astype(np.float32)
 
     @classmethod
     def from_arrays(cls, ids, weights) -> "CompactVector":
