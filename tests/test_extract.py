@@ -3,6 +3,7 @@ import datetime as dt
 import html
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import apache_beam as beam
@@ -13,16 +14,18 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that
 from trafilatura import bare_extraction
 from trafilatura.core import load_html
-from trafilatura.metadata import extract_metadata
+from trafilatura.metadata import extract_author, extract_metadata
 from trafilatura.metadata import extract_json_parse_error
 from trafilatura.settings import Document
 
 from schemas.records import Article, FeedEntry, FetchedPage, Reject
 from tests.support.golden import article_page, eval_dir, load_golden
-from transforms.extract import (_INVALID_XML_CHARS, EXTRACTION_SETTINGS,
+from transforms.extract import (_AUTHOR_DISCARD_XPATHS, _AUTHOR_XPATHS, _CATEGORIES_XPATHS,
+                                _INVALID_XML_CHARS, _TAGS_XPATHS, EXTRACTION_SETTINGS,
                                 FULL_EXTRACTION_BELOW_CHARS, FULL_EXTRACTION_BELOW_SHARE,
                                 JSON_FALLBACK_MAX_CHARS, TRAFILATURA_OPTIONS, ExtractArticles,
-                                _meta_json, _needs_full_pass, _repair_html, extract_document,
+                                _author, _catstags, _Labels, _meta_json, _needs_full_pass,
+                                _repair_html, _SetXPath, extract_document,
                                 load_page, paragraph_chars, trafilatura_metadata)
 
 URL = "http://127.0.0.1/articles/story.html"
@@ -61,6 +64,17 @@ PAGES = {
     "tag_and_category_links": _page(
         "<div class='entry-meta'><a href='/category/politics/'>Politics</a></div>" + _paragraphs(6)
         + "<div class='tags'><a href='/tag/budget/'>Budget</a><a href='/tags/council/'>Council</a></div>"),
+    "author_class_outside_comments": _page(
+        "<div class='comments'><span class='author-name'>A Commenter</span></div>"
+        "<p class='article-author'>By <a rel='author'>Jane <time>today</time>Miller</a>, Paris</p>"
+        + _paragraphs(6)),
+    "author_id_with_figure": _page(
+        "<div id='authorBox'><figure>Photo</figure>Anna <span>Berg</span>tail</div>" + _paragraphs(6)),
+    "author_in_sidebar_only": _page(_paragraphs(6) + "<div class='sidebar'><span class='writer'>Someone "
+                                    "Else</span></div><span class='postAuthor'>Lars Olsen</span>"),
+    "meta_classes_with_category_links": _page(
+        "<div class='post-meta'><a href='/categories/local/'>Local</a><a href='/x/'>X</a></div>"
+        "<div class='tagcloud'><a href='/tags/rain/'>Rain</a></div>" + _paragraphs(6)),
     "tag_links_outside_tag_blocks": _page(_paragraphs(6) + "<a href='/tag/other/'>Other</a>",
                                           "<meta name='subject' content='Budget'>"),
 }
@@ -161,6 +175,61 @@ def _eval_pages(folder: str, limit: int) -> list[tuple[str, str]]:
 def test_load_page_gives_trafilaturas_tree_on_real_pages():
     for page, url in _eval_pages("fundus", 40) + _eval_pages("scrapinghub-aeb", 20):
         assert etree.tostring(load_page(page)) == etree.tostring(load_html(page)), url
+
+
+SET_XPATHS = {"author": _AUTHOR_XPATHS, "author discard": _AUTHOR_DISCARD_XPATHS,
+              "categories": _CATEGORIES_XPATHS, "tags": _TAGS_XPATHS}
+
+
+def _regex_xpaths(name: str):
+    from trafilatura import xpaths
+    return getattr(xpaths, {"author": "AUTHOR_XPATHS", "author discard": "AUTHOR_DISCARD_XPATHS",
+                            "categories": "CATEGORIES_XPATHS", "tags": "TAGS_XPATHS"}[name])
+
+
+@pytest.mark.parametrize("name", sorted(SET_XPATHS))
+def test_set_xpaths_find_what_trafilaturas_regex_xpaths_find(name, golden_pages):
+    found = 0
+    for page in list(_all_pages(golden_pages).values()) + list(LOADER_CASES.values())[:1]:
+        tree = load_html(page)
+        labels = _Labels(tree)
+        for mine, theirs in zip(SET_XPATHS[name], _regex_xpaths(name), strict=True):
+            assert mine(tree, labels) == theirs(tree)
+            found += len(theirs(tree))
+    assert found  # the pages exercise the expressions
+    assert all("re:test" not in xpath._xpath.path for xpath in SET_XPATHS[name])
+
+
+def test_a_set_xpath_takes_the_regex_xpath_on_a_value_no_xpath_node_can_carry():
+    tree = load_html(_page("<span class='author-name&#1;'>Jane Miller</span>" + _paragraphs(4)))
+    with pytest.raises(ValueError):
+        _Labels(tree).matching("class", re.compile("author-?name"))
+    assert [el.text for el in _AUTHOR_XPATHS[0](tree, _Labels(tree))] == ["Jane Miller"]
+    assert _author(tree, _Labels(tree)) == extract_author(tree) == "Jane Miller"
+
+
+def test_a_set_xpath_keeps_the_regex_of_each_test():
+    from trafilatura.xpaths import REGEXP_NS
+    xpath = _SetXPath(etree.XPath("//*[re:test(@id, '^a') or re:test(@class, 'b$')]",
+                                  namespaces={"re": REGEXP_NS}))
+    tree = load_html("<html><body><p id='ax' class='q'>1</p><p id='xa' class='ba'>2</p>"
+                     "<p class='cb'>3</p><p id='' class=''>4</p></body></html>")
+    assert [el.text for el in xpath(tree, _Labels(tree))] == ["1", "3"]
+    assert xpath(tree, _Labels(tree)) == xpath._original(tree)
+
+
+def test_author_and_catstags_are_trafilaturas_on_real_pages():
+    from trafilatura.metadata import extract_catstags
+    authors = 0
+    for page, url in _eval_pages("fundus", 30) + _eval_pages("scrapinghub-aeb", 10):
+        tree = load_html(page)
+        expected = extract_author(tree)
+        assert _author(tree, _Labels(tree)) == expected, url
+        authors += bool(expected)
+        links = [str(link) for link in tree.xpath("//a/@href")]
+        assert _catstags("tag", tree, links, _Labels(tree)) == extract_catstags("tag", tree), url
+        assert _catstags("category", tree, links, _Labels(tree)) == extract_catstags("category", tree), url
+    assert authors > 10
 
 
 def _tree(paragraph_text: str, div_text: str = ""):
