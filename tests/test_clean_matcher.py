@@ -118,3 +118,124 @@ def test_short_text_counts_unspaced_characters_over_the_whole_text():
     assert quality_flags(text)[:1] == []
     assert is_short(text) is False and "short_text" not in quality_flags(text)
     assert "short_text" in quality_flags("\n".join(["東"] * 25) + "\n" + " ".join(["mot"] * 36))
+
+
+# --- pre-checks and short cuts give the plain answers ----------------------
+
+import re  # noqa: E402
+
+from transforms import quality  # noqa: E402
+from transforms.clean import (_is_prose, _is_sentence, _required, _required_strings,  # noqa: E402
+                              _strip_edges, clean_text)
+from transforms.quality import word_count  # noqa: E402
+
+_PLAIN_EDGES = re.compile(r"^[^\w©(\[]+|[^\w)\]]+$")
+_PLAIN_SENTENCE_END = re.compile(r"[.!?…:;\"'»”)。！？」』]\s*$")
+_PLAIN_FULL_STOP = re.compile(r"[.。][\"'»”)]?\s*$")
+
+
+def _plain_mt_garbage(norm: str) -> bool:
+    """The three tests of `mt_garbage` as plain regexes, without pre-checks."""
+    if quality._XNUMX.search(norm):
+        return True
+    if any(m.group(1)[0].isupper() for m in quality._STUTTER.finditer(norm)):
+        return True
+    runs = " ".join(quality._LONG_RUN.findall(norm.casefold()))
+    return any(len(set(m.group(1))) > 1 for m in quality._REPEATED_UNIT.finditer(runs))
+
+
+GARBAGE_PROBES = [
+    *(f"le mot {'abcdefghijkl'[:n] * k} suit" for n in range(2, 14) for k in (2, 3, 4)),
+    *(f"{'ΑβγδεζηθικλΜ'[:n] * 3} и {'абвгдежзийкл'[:n] * 3}" for n in (3, 5, 12)),
+    "aaaaaaaaaaaa bbbbbbbbbbbbbbb", "aaaaaaaaaaaaabcabcabc", "xyzabcabcabcabc",
+    "Путин Путин Путин", "путин путин путин", "Ωμέγα Ωμέγα Ωμέγαρ", "xWich Wich Wich",
+    "Wich Wich  Wich", "Wich Wich", "Wi Wi Wi", "WICH WICH WICH", "Ǆemal Ǆemal Ǆemal",
+    "ǅemal ǅemal ǅemal", "1,300 XNUMX km", "XNUMXL", "aXNUMX", "Straße straße STRASSE" * 3,
+    "𝐀𝐁𝐂 𝐀𝐁𝐂 𝐀𝐁𝐂", "𐐀𐐨𐐩 𐐀𐐨𐐩 𐐀𐐨𐐩", "ab1ab1ab1ab1", "abc_abc_abc_abc", "---------",
+    "abc abc abc abc", "", "ab", "東京東京東京東京", "ﬁxﬁxﬁxﬁx ﬁx",
+    "x" * 70000 + " Frastrastrastrast", "Un texte normal. " * 5000 + "Wich Wich Wich",
+]
+
+
+@pytest.mark.parametrize("text", GARBAGE_PROBES)
+def test_mt_garbage_pre_checks_give_the_plain_answer(text):
+    norm = unicodedata.normalize("NFKC", text)
+    assert quality._mt_garbage(norm) == _plain_mt_garbage(norm)
+
+
+def test_mt_garbage_pre_checks_find_what_the_plain_tests_find():
+    found = [t for t in GARBAGE_PROBES if _plain_mt_garbage(unicodedata.normalize("NFKC", t))]
+    assert len(found) > 30  # the probes reach the positive side of each test
+
+
+def test_letter_table_is_exact_in_the_bmp_and_inclusive_above():
+    letter, upper = quality._bmp_letters()
+    bmp = "".join(map(chr, range(0x10000)))
+    expected = {m.start() for m in re.finditer(r"[^\W\d_]", bmp)}
+    assert set(map(int, letter[:0x10000].nonzero()[0])) == expected
+    assert letter[0x10000:].all()
+    upper_class = re.compile(f"[{upper}]")
+    assert {m.start() for m in upper_class.finditer(bmp)} == {i for i in expected if bmp[i].isupper()}
+
+
+def test_word_characters_are_isalnum_or_underscore():
+    every = "".join(map(chr, range(0x110000)))
+    assert [m.start() for m in re.finditer(r"\w", every)] == [
+        i for i, ch in enumerate(every) if ch.isalnum() or ch == "_"]
+
+
+@pytest.mark.parametrize("text", [
+    "", "!", "©", "©©", "(x", "!(", "!!)", "«Lire aussi» – la suite", "--- a ---", "a_", "_a_",
+    "(photo: afp)", "[1]", "x]]", "©2024 ...", "…", "«»", "Ⅻ.", "²!", " a ", "a\u0301!",
+])
+def test_edges_are_stripped_as_the_plain_regex_strips_them(text):
+    assert _strip_edges(text) == _PLAIN_EDGES.sub("", text)
+
+
+@pytest.mark.parametrize("line", [
+    "", " ", "a.", "a. ", "a.\u3000", "a.»", "a.”  ", "a.\"'", "a'", "a)", "a;", "a」",
+    "a。", "a。」", "a!»", "a:", "a", ".", "»", "a .)", "a.\u00a0",
+])
+def test_line_endings_read_as_the_plain_regexes_read_them(line):
+    for words in (0, 7, 8, 24, 25):
+        assert _is_prose(line, words) == (words >= 25 or (
+            words >= 8 and bool(_PLAIN_SENTENCE_END.search(line))))
+        assert _is_sentence(line, words) == (words >= 25 or (
+            words >= 8 and bool(_PLAIN_FULL_STOP.search(line))))
+
+
+def _parsed(pattern):
+    import re._parser as sre_parse
+    parsed = sre_parse.parse(pattern)
+    return _required(parsed, parsed.state.flags)
+
+
+def test_required_strings_of_a_pattern():
+    assert _parsed("abc") == {"abc"}
+    assert _parsed(r"(?:read|view)\b.{0,20}\bcookies?\b") == {"cookie"}
+    assert _parsed("x(?:ab|cd)y") == {"ab", "cd"}
+    assert _parsed("(?:abcd)?e") == {"e"}           # an optional group is not required
+    assert _parsed("(?:abcd)+e") == {"abcd"}
+    assert _parsed("(?:ab|)c") == {"c"}             # an empty branch requires nothing
+    assert _parsed("(?i)abc") is None and _parsed("x(?i:abc)") == {"x"}
+    assert _parsed(".*") is None
+    assert _required_strings(re.compile("ab|cdef")) is None  # too short to help
+    assert _required_strings(re.compile("abcd|abcdef|wxyz")) == ("abcd", "wxyz")
+
+
+def test_every_key_a_rule_matches_holds_one_of_its_required_strings(keys):
+    for rule in load_rules():
+        for languages in LANGUAGES:
+            matcher = _matcher(rule, languages)
+            for regex, match, required in (matcher._checks if matcher else []):
+                for key in keys:
+                    if required is not None and match(key):
+                        assert any(s in key for s in required), (rule.kind, key)
+
+
+def test_clean_result_word_count_is_the_word_count_of_its_text():
+    texts = [doc["text"] for doc in load_golden()] + [
+        "™\nＡＢＣ ｄｅｆ\n½ ① ㈱\n東京女子医大の新校舎建設工事\n" + "Un mot. " * 40]
+    for text in texts:
+        result = clean_text(text)
+        assert result.word_count == word_count(result.text)

@@ -31,7 +31,7 @@ import apache_beam as beam
 
 from schemas.records import Article, Reject
 from transforms.common import REJECTS_TAG, ParDoWithRejects, StageResult, counter
-from transforms.quality import quality_flags_of_lines, word_count, word_parts
+from transforms.quality import quality_flags_of_lines, word_parts, words_of_parts
 
 __all__ = ["CleanResult", "Rule", "clean_text", "load_rules", "match_key", "CleanBoilerplate",
            "RULES_PATH"]
@@ -47,15 +47,17 @@ LINK_LIST_MAX_LINES = 15
 # Lines longer than this are never matched (no rule or headline is that long).
 KEY_MAX_WORDS = 60
 
-_SENTENCE_END = re.compile(r"[.!?…:;\"'»”)。！？」』]\s*$")
+# The characters a sentence ends with (the last one that is not a space).
+_SENTENCE_END = frozenset(".!?…:;\"'»”)。！？」』")
 _FOLD_SOURCE = {"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'",
                 "“": '"', "”": '"', "„": '"', "«": '"', "»": '"',
                 "–": "-", "—": "-", "−": "-", "‐": "-", "‑": "-"}
-_FOLD = str.maketrans(_FOLD_SOURCE)
-_FULL_STOP = re.compile(r"[.。][\"'»”)]?\s*$")
+_FULL_STOP = frozenset(".。")
+_AFTER_FULL_STOP = frozenset("\"'»”)")
 # Edge punctuation is stripped, except a leading "©" and enclosing brackets.
-_EDGE_PUNCT = re.compile(r"^[^\w©(\[]+|[^\w)\]]+$")
-# The characters _FOLD changes: text without them is not translated.
+_LEADING_PUNCT = re.compile(r"[^\w©(\[]+")
+_KEPT_AT_END = frozenset("_)]")
+# The characters _FOLD_SOURCE changes: text without them is not translated.
 _FOLD_CHARS = re.compile("[" + "".join(_FOLD_SOURCE) + "]")
 _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _BRACKETED = re.compile(r"^[(\[](.*)[)\]]$")
@@ -70,6 +72,7 @@ class CleanResult:
     text: str                      # kept paragraphs, original characters, joined by "\n"
     removed_blocks: list[dict]     # [{"kind": "image_labels", "text": "Image 1 Image 2"}, ...]
     quality_flags: list[str]       # e.g. ["mt_garbage"], ["short_text"], ["link_heavy"]
+    word_count: int = 0            # transforms.quality.word_count(text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,13 +133,74 @@ def _inner(pattern: str) -> Optional[str]:
         return None
 
 
+_ALL_REPEATS = (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT,
+                sre_constants.POSSESSIVE_REPEAT)
+# A pre-check with a string shorter than this would pass nearly every line.
+MIN_REQUIRED_CHARS = 3
+
+
+def _shortest(strings: frozenset[str]) -> int:
+    """Length of the shortest string, spaces around it not counted (' the ' is common)."""
+    return min(len(s.strip()) for s in strings)
+
+
+def _narrower(a: Optional[frozenset[str]], b: Optional[frozenset[str]]) -> Optional[frozenset[str]]:
+    """Of two sets of required strings, the one with the longer shortest string."""
+    if a is None or b is None:
+        return a if b is None else b
+    return max(a, b, key=lambda s: (_shortest(s), -len(s)))
+
+
+def _required(items, flags: int = 0) -> Optional[frozenset[str]]:
+    """Strings one of which every match of a parsed pattern contains; None when unknown.
+
+    Literal runs of the top-level sequence, alternations (one string per branch) and
+    groups or repeats taken at least once count; anything case-insensitive does not.
+    """
+    if flags & sre_constants.SRE_FLAG_IGNORECASE:
+        return None
+    best, run = None, ""
+    for op, av in items:
+        if op is sre_constants.LITERAL:
+            run += chr(av)
+            continue
+        if run:
+            best, run = _narrower(best, frozenset([run])), ""
+        found = None
+        if op is sre_constants.SUBPATTERN:
+            found = _required(av[3], flags | av[1])
+        elif op is sre_constants.ATOMIC_GROUP:
+            found = _required(av, flags)
+        elif op is sre_constants.BRANCH:
+            branches = [_required(branch, flags) for branch in av[1]]
+            found = None if None in branches else frozenset().union(*branches)
+        elif op in _ALL_REPEATS and av[0] >= 1:
+            found = _required(av[2], flags)
+        best = _narrower(best, found)
+    return _narrower(best, frozenset([run])) if run else best
+
+
+def _required_strings(pattern: re.Pattern) -> Optional[tuple[str, ...]]:
+    """The pre-check of a pattern: strings one of which any key it matches contains, or
+    None when no such strings of MIN_REQUIRED_CHARS or more are known."""
+    parsed = sre_parse.parse(pattern.pattern)
+    found = _required(parsed, parsed.state.flags)
+    if not found or _shortest(found) < MIN_REQUIRED_CHARS:
+        return None
+    # A string that contains another is found only where that one is.
+    return tuple(sorted(s for s in found if not any(o != s and o in s for o in found)))
+
+
 class _Matcher:
     """A rule's `fullmatch`, split for speed; the same answer on a one-line key.
 
     A pattern `.*X.*` fully matches a line exactly when X is found in it (keys
     have no newline), and a search for X skips the backtracking of the leading
     `.*`. Those starting with `\\b` are searched together behind one `\\b`,
-    so positions inside words are skipped at once.
+    so positions inside words are skipped at once. Each of the three regexes
+    runs only on a key holding one of the strings its every match contains
+    (`_required_strings`): a few `in` tests instead of trying dozens of
+    alternatives at every position of a line that matches none.
     """
 
     def __init__(self, patterns: list[str]):
@@ -154,11 +218,16 @@ class _Matcher:
         self.full = _alternation(full)
         self.bounded = _alternation(bounded, "\\b")
         self.anywhere = _alternation(anywhere)
+        self._checks = [(regex, regex.fullmatch if regex is self.full else regex.search,
+                         _required_strings(regex))
+                        for regex in (self.full, self.bounded, self.anywhere) if regex]
 
     def __call__(self, key: str) -> bool:
-        return bool((self.full and self.full.fullmatch(key))
-                    or (self.bounded and self.bounded.search(key))
-                    or (self.anywhere and self.anywhere.search(key)))
+        contains = key.__contains__
+        for _, match, required in self._checks:
+            if (required is None or any(map(contains, required))) and match(key):
+                return True
+        return False
 
 
 @functools.lru_cache(maxsize=None)
@@ -184,10 +253,21 @@ def match_key(line: str) -> str:
     """The form rules match on: NFKC, casefolded, accents removed, punctuation folded."""
     text = unicodedata.normalize("NFKC", line).casefold()
     if _FOLD_CHARS.search(text):
-        text = text.translate(_FOLD)
+        for char, folded in _FOLD_SOURCE.items():  # one character each: str.translate
+            if char in text:
+                text = text.replace(char, folded)
     if not text.isascii():
         text = _COMBINING.sub("", unicodedata.normalize("NFD", text))
-    return _EDGE_PUNCT.sub("", " ".join(text.split()))
+    return _strip_edges(" ".join(text.split()))
+
+
+def _strip_edges(text: str) -> str:
+    """The text without the punctuation at its edges: `^[^\\w©(\\[]+|[^\\w)\\]]+$` removed."""
+    leading = _LEADING_PUNCT.match(text)
+    start, end = (leading.end() if leading else 0), len(text)
+    while end > start and not (text[end - 1].isalnum() or text[end - 1] in _KEPT_AT_END):
+        end -= 1  # `\\w` is str.isalnum() or "_"
+    return text[start:end]
 
 
 def _token_key(text: str) -> str:
@@ -218,12 +298,17 @@ def _doubled(key: str) -> bool:
 
 
 def _is_prose(line: str, words: int) -> bool:
-    return words >= PROSE_WORDS_ANY or (words >= PROSE_WORDS and bool(_SENTENCE_END.search(line)))
+    return words >= PROSE_WORDS_ANY or (words >= PROSE_WORDS and line.rstrip()[-1:] in _SENTENCE_END)
 
 
 def _is_sentence(line: str, words: int) -> bool:
-    """Reads like a sentence, not a title: long, or ending with a full stop."""
-    return words >= PROSE_WORDS_ANY or (words >= PROSE_WORDS and bool(_FULL_STOP.search(line)))
+    """Reads like a sentence, not a title: long, or ending with a full stop (a quote or
+    bracket may follow it)."""
+    if words >= PROSE_WORDS_ANY:
+        return True
+    end = line.rstrip()[-2:]
+    return words >= PROSE_WORDS and (end[-1:] in _FULL_STOP or (
+        end[-1:] in _AFTER_FULL_STOP and end[:1] in _FULL_STOP))
 
 
 def _languages(language: Optional[str]) -> Optional[tuple[str, ...]]:
@@ -251,6 +336,14 @@ class _Lines:
         self.table = [line.startswith("|") and line.endswith("|") and line.count("|") >= 3
                       for line in self.lines]
         self.kinds: list[Optional[str]] = [None] * len(self.lines)
+        self._bracketed: dict[int, Optional[str]] = {}
+
+    def bracketed(self, i: int) -> Optional[str]:
+        """The key of the text inside the brackets that enclose line i's key, if they do."""
+        if i not in self._bracketed:
+            inner = _BRACKETED.match(self.keys[i])
+            self._bracketed[i] = match_key(inner.group(1)) if inner else None
+        return self._bracketed[i]
 
     def region(self) -> tuple[int, int]:
         """(first, last) index of a kept prose line; (len, -1) when there is none."""
@@ -258,25 +351,27 @@ class _Lines:
         return (kept[0], kept[-1]) if kept else (len(self.lines), -1)
 
 
-def _matches(rule: Rule, matcher: Optional[_Matcher], key: str, words: int,
+def _matches(rule: Rule, matcher: Optional[_Matcher], lines: _Lines, i: int,
              sentence: bool) -> bool:
-    if not matcher or words > rule.max_words or (sentence and rule.not_prose):
+    if not matcher or lines.words[i] > rule.max_words or (sentence and rule.not_prose):
         return False
-    if matcher(key):
+    if matcher(lines.keys[i]):
         return True
-    inner = _BRACKETED.match(key)  # "(Photo: AFP)" also matches as "photo: afp"
-    return bool(inner and matcher(match_key(inner.group(1))))
+    inner = lines.bracketed(i)  # "(Photo: AFP)" also matches as "photo: afp"
+    return inner is not None and matcher(inner)
 
 
 def _apply_rules(lines: _Lines, compiled: list, wheres: set[str], top: int, bottom: int) -> None:
     """Marks each unmarked line with the kind of the first rule (in table order) it matches."""
+    active = [(rule, matcher) for rule, matcher in compiled if matcher and rule.where in wheres]
+    most_words = max((rule.max_words for rule, _ in active), default=-1)
     for i in range(len(lines.lines)):
-        if lines.kinds[i] is not None or lines.table[i]:
-            continue
-        for rule, regex in compiled:
-            if rule.where not in wheres or not _in_region(rule.where, i, top, bottom):
+        if lines.kinds[i] is not None or lines.table[i] or lines.words[i] > most_words:
+            continue  # longer than any rule allows
+        for rule, matcher in active:
+            if not _in_region(rule.where, i, top, bottom):
                 continue
-            if _matches(rule, regex, lines.keys[i], lines.words[i], lines.sentence[i]):
+            if _matches(rule, matcher, lines, i, lines.sentence[i]):
                 lines.kinds[i] = rule.kind
                 if rule.then == "link_list":
                     _take_link_list(lines, i, rule.kind, compiled)
@@ -301,8 +396,7 @@ def _take_link_list(lines: _Lines, header: int, kind: str, compiled: list) -> No
         if lines.prose[j] or lines.table[j] or lines.words[j] > LINK_TITLE_WORDS:
             break
         lines.kinds[j] = next((r.kind for r, regex in compiled if r.where == "anywhere"
-                               and _matches(r, regex, lines.keys[j], lines.words[j], False)),
-                              kind)
+                               and _matches(r, regex, lines, j, False)), kind)
 
 
 def _removed_blocks(lines: _Lines) -> list[dict]:
@@ -365,8 +459,12 @@ def clean_text(text: str, *, title: Optional[str] = None, site_name: Optional[st
     kept = [i for i, kind in enumerate(lines.kinds) if kind is None]
     flags = quality_flags_of_lines([lines.nfkc[i] for i in kept],
                                    [lines.parts[i] for i in kept]) if kept else []
+    # Word counts add up over lines; a line NFKC changes is counted again as it is written.
+    words = words_of_parts([lines.parts[i] if lines.nfkc[i] == lines.lines[i]
+                            else word_parts(lines.lines[i]) for i in kept])
     return CleanResult(text="\n".join(lines.lines[i] for i in kept),
-                       removed_blocks=_removed_blocks(lines), quality_flags=flags)
+                       removed_blocks=_removed_blocks(lines), quality_flags=flags,
+                       word_count=words)
 
 
 def _other_titles(article: Article) -> list[str]:
@@ -406,7 +504,7 @@ class _CleanDoFn(beam.DoFn):
         if flags:
             self._flagged.inc()
         yield dataclasses.replace(
-            article, text=result.text, word_count=word_count(result.text),
+            article, text=result.text, word_count=result.word_count,
             removed_blocks=list(article.removed_blocks) + result.removed_blocks,
             quality_flags=flags)
 

@@ -13,11 +13,14 @@ Detection works on NFKC-normalised text, so styled letters cannot hide anything.
 """
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
+import numpy as np
+
 __all__ = ["quality_flags", "quality_flags_of_lines", "mt_garbage", "is_short", "is_link_heavy",
-           "word_count", "word_parts", "SHORT_TEXT_WORDS"]
+           "word_count", "word_parts", "words_of_parts", "SHORT_TEXT_WORDS"]
 
 SHORT_TEXT_WORDS = 50
 # A unit of 3+ letters (not all the same) repeated 3+ times in a row: "rastrastrast".
@@ -57,13 +60,74 @@ def word_count(text: str) -> int:
     return spaced + (unspaced + 1) // 2
 
 
+def words_of_parts(parts: list[tuple[int, int]]) -> int:
+    """`word_count` of the lines whose `word_parts` these are, joined by line breaks."""
+    return sum(s for s, _ in parts) + (sum(u for _, u in parts) + 1) // 2
+
+
+@functools.lru_cache(maxsize=1)
+def _bmp_letters() -> tuple[np.ndarray, str]:
+    """(is `[^\\W\\d_]`, per code point; a character class of the upper-case ones). Both
+    exact in the Basic Multilingual Plane and all-inclusive above it (over-inclusion only
+    lets a pre-check pass, never fail)."""
+    bmp = "".join(map(chr, range(0x10000)))
+    letter = np.ones(0x110000, dtype=bool)
+    letter[:0x10000] = False
+    upper = []
+    for m in re.finditer(r"[^\W\d_]+", bmp):
+        letter[m.start():m.end()] = True
+        upper += [re.escape(c) for c in m.group() if c.isupper()]
+    return letter, "".join(upper) + "\U00010000-\U0010ffff"
+
+
+@functools.lru_cache(maxsize=1)
+def _stutter_hint() -> re.Pattern:
+    """A pre-check of an upper-case `_STUTTER` match: the same word thrice from an upper-case
+    letter, without the word boundary. It starts with a character class, so the search
+    skips to upper-case letters in C instead of trying `\\b` at every position."""
+    return re.compile(f"([{_bmp_letters()[1]}][^\\W\\d_]{{2,}}+) \\1 \\1")
+
+
+_SPREAD = np.arange(1 << 16, dtype=np.uint32) | np.uint32(1 << 31)
+_MIX = (np.uint32(0x9E3779B1), np.uint32(0x85EBCA77))
+
+
+def _repeated_unit_hint(folded: str) -> bool:
+    """False when no letter unit of 3-12 letters is repeated three times in a row.
+
+    A necessary condition of `_REPEATED_UNIT` (u u u, |u| = L) checked with numpy: the
+    letter trigram at i comes back at i + L and i + 2L. Non-letters get values of their
+    own (their position), so no trigram with one can repeat; trigrams are hashed with
+    wrap-around, which can only add hits.
+    """
+    n = len(folded)
+    if n < 9:
+        return False
+    codes = np.frombuffer(folded.encode("utf-32-le"), dtype=np.uint32)
+    spread = _SPREAD[:n] if n <= len(_SPREAD) else np.arange(n, dtype=np.uint32) | _SPREAD[0]
+    values = np.where(_bmp_letters()[0][codes], codes, spread)
+    grams = values[:-2] * _MIX[0] + values[1:-1] * _MIX[1] + values[2:]
+    for unit in range(3, 13):
+        if len(grams) <= 2 * unit:
+            break
+        same = grams[:-unit] == grams[unit:]
+        if (same[:-unit] & same[unit:]).any():
+            return True
+    return False
+
+
 def _mt_garbage(norm: str) -> bool:
-    if _XNUMX.search(norm):
+    # Each test runs behind a cheaper pre-check that any of its matches passes.
+    if "XNUMX" in norm and _XNUMX.search(norm):
         return True
-    if any(m.group(1)[0].isupper() for m in _STUTTER.finditer(norm)):
+    if _stutter_hint().search(norm) and any(
+            m.group(1)[0].isupper() for m in _STUTTER.finditer(norm)):
         return True
+    folded = norm.casefold()
+    if not _repeated_unit_hint(folded):
+        return False
     # Long letter runs only (a repeated unit is 9+ letters), searched in one pass.
-    runs = " ".join(_LONG_RUN.findall(norm.casefold()))
+    runs = " ".join(_LONG_RUN.findall(folded))
     return any(len(set(m.group(1))) > 1 for m in _REPEATED_UNIT.finditer(runs))
 
 
@@ -114,7 +178,7 @@ def _flags(norm: str, lines: list[str], counts: list[tuple[int, int]]) -> list[s
     if _mt_garbage(norm):
         flags.append("mt_garbage")
     # Tokens never cross lines, so the text's counts are the sums of its lines'.
-    if sum(s for s, _ in counts) + (sum(u for _, u in counts) + 1) // 2 < SHORT_TEXT_WORDS:
+    if words_of_parts(counts) < SHORT_TEXT_WORDS:
         flags.append("short_text")
     if _link_heavy(lines, [s + (u + 1) // 2 for s, u in counts]):
         flags.append("link_heavy")
