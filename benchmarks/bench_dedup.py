@@ -237,8 +237,7 @@ def run_prepare(args) -> int:
     for _ in range(args.rounds):
         for label in ("old", "new"):
             dofn = dofns[label]
-            for memo in ("_FOLDS", "_FEATURE_IDS"):     # per-process memos start empty each round
-                getattr(story, memo, {}).clear()
+            getattr(story, "_FOLDS", {}).clear()     # the per-process memo starts empty each round
             cpu = _cpu_of(lambda: [list(dofn.process(a)) for a in fundus])
             per_article[label].append(1000 * cpu / len(fundus))
     print(f"\n_PrepareDoFn.process, process CPU ms per article ({len(fundus)} fundus texts, "

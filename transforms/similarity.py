@@ -113,6 +113,8 @@ class NearCopyHasher:
         gen = np.random.RandomState(seed)
         self._a = gen.randint(0, 1 << 31, params.num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
         self._b = gen.randint(0, 1 << 32, params.num_perm, dtype=np.uint32)
+        # as columns: one row per permutation, so the minimum runs along contiguous rows
+        self._a_rows, self._b_rows = self._a[:, None].copy(), self._b[:, None].copy()
 
     def _grams(self, normalized: str) -> set[bytes]:
         """The distinct word shingles of a normalised text, as UTF-8 byte slices."""
@@ -137,10 +139,11 @@ class NearCopyHasher:
         hv = hv ^ (hv >> np.uint32(s2))
         hv = hv * np.uint32(m2)
         hv = hv ^ (hv >> np.uint32(s3))
-        values = np.full(self.params.num_perm, 0xFFFFFFFF, dtype=np.uint32)
-        if len(hv):
-            values = np.minimum(values, (hv[:, None] * self._a + self._b).min(axis=0))
-        return values.astype(np.uint64)
+        if not len(hv):
+            return np.full(self.params.num_perm, 0xFFFFFFFF, dtype=np.uint64)
+        permuted = self._a_rows * hv                 # (num_perm, shingles), uint32 wrap-around
+        permuted += self._b_rows
+        return permuted.min(axis=1).astype(np.uint64)
 
     def hash_and_signature(self, text: str) -> tuple[str, Signature]:
         """`content_hash(text)` and `signature(text)`, normalising the text once."""

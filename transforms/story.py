@@ -314,8 +314,9 @@ def _specific_number(body: str) -> bool:
 
 
 def _fold(text: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKD", text)
-                   if not unicodedata.combining(c)).lower()
+    """Lower case without accents: NFKD, combining marks dropped."""
+    return "".join(itertools.filterfalse(unicodedata.combining,
+                                         unicodedata.normalize("NFKD", text))).lower()
 
 
 class _Memo(dict):
@@ -574,14 +575,6 @@ def blocking_keys(vector: dict[str, float], k: int = 8, time: Optional[float] = 
     return [key for f in block_features(vector, k) for key in bucketed(f, time, window_days)]
 
 
-def _feature_id(feature: str) -> int:
-    """A feature's signed 64-bit hash (BLAKE2b), the same in every process."""
-    return int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "little", signed=True)
-
-
-_FEATURE_IDS = _Memo(_feature_id, 100_000)      # features recur across articles: hashed once
-
-
 class CompactVector:
     """A story vector as sorted 64-bit feature hashes and float32 weights.
 
@@ -593,7 +586,9 @@ class CompactVector:
 
     def __init__(self, vector: dict[str, float]):
         import numpy as np
-        ids = np.array([_FEATURE_IDS[f] for f in vector], dtype=np.int64)
+        blake2b = hashlib.blake2b
+        ids = np.frombuffer(b"".join([blake2b(f.encode(), digest_size=8).digest() for f in vector]),
+                            dtype="<i8").astype(np.int64)
         weights = np.fromiter(vector.values(), dtype=np.float64, count=len(ids))
         order = np.lexsort((weights, ids))           # by id (then weight, as sorted pairs were)
         self.ids, self.weights = ids[order], weights[order].astype(np.float32)
