@@ -148,3 +148,21 @@ def test_von_lines_in_the_first_three_lines_and_after_a_column_label():
     assert authors.contributor_credits(text, set()).persons == ["Daniela Obers"]
     text = "Eine Kolumne von Nils Pickert\n" + "Absatz.\n" * 10
     assert authors.contributor_credits(text, set()).persons == ["Nils Pickert"]
+
+
+# ------------------------------------------------------------------ keys and caches
+
+def test_name_key_keeps_letters_digits_and_single_spaces_of_every_code_point():
+    import unicodedata
+    every = "".join(map(chr, range(0x110000)))
+    for start in range(0, len(every), 0x8000):
+        chunk = every[start:start + 0x8000] + "  a_b  c "
+        folded = unicodedata.normalize("NFKD", chunk.casefold())
+        expected = " ".join("".join(c for c in folded if c.isalnum() or c == " ").split())
+        assert authors._name_key(chunk) == expected, hex(start)
+
+
+def test_split_credit_gives_a_new_list_each_call():
+    first = authors.split_credit("By Anna Fink and Paul Roe, AFP")
+    first.append("changed by the caller")
+    assert authors.split_credit("By Anna Fink and Paul Roe, AFP") == ["Anna Fink", "Paul Roe", "AFP"]

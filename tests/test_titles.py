@@ -181,3 +181,21 @@ def test_words_two_headline_sources_give_are_part_of_the_headline():
     short = "Le conseil vote le budget"
     full = short + " des écoles"
     assert choose(("jsonld", full), ("h1", full), ("og", short), ("trafilatura", short)) == full
+
+
+# ------------------------------------------------------------------ keys
+
+def test_key_keeps_exactly_the_isalnum_characters_of_every_code_point():
+    import unicodedata
+    every = "".join(map(chr, range(0x110000)))
+    for start in range(0, len(every), 0x8000):
+        chunk = every[start:start + 0x8000]
+        folded = unicodedata.normalize("NFKD", chunk.casefold())
+        assert titles._key(chunk) == "".join(ch for ch in folded if ch.isalnum()), hex(start)
+
+
+def test_cached_title_functions_answer_as_on_the_first_call():
+    value = "  ‘Le conseil’ – vote\u00ad le budget !  "
+    first = (titles.normalise_title(value), titles._key(value))
+    assert first == (titles.normalise_title(value), titles._key(value))
+    assert first == ("'le conseil' - vote le budget", "leconseilvotelebudget")

@@ -24,6 +24,8 @@ __all__ = ["Credits", "agency_name", "split_credit", "classify_credit", "person_
 
 _DATA = Path(__file__).with_name("agencies.json")
 _WS = re.compile(r"\s+")
+# What `_name_key` drops: all but letters, digits and spaces.
+_NOT_NAME_KEY = re.compile(r"[^\w ]+|_+")
 _PREFIX = re.compile(
     r"^(?:(?:text|texte|textes|texto|testo|tekst|autor(?:in|en)?|auteur(?:e|s)?|author(?:s)?|"
     r"autore|reporting|report|reportage|written|posted|published|story|words|"
@@ -109,11 +111,18 @@ def _data() -> tuple[dict[str, str], frozenset[str], frozenset[str]]:
             frozenset(x.casefold() for x in raw["not_person_words"]))
 
 
+# The string functions below are pure and see the same few credits many times per
+# article (each source's credits are split, cleaned and classified): answers are kept.
+_CACHE_SIZE = 8192
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
 def _clean(value: str) -> str:
     value = unicodedata.normalize("NFKC", value).replace("\u00ad", "")
     return _WS.sub(" ", value).strip(" \t\n,;:.|–—-•·*\"'«»“”‘’()[]")
 
 
+@functools.lru_cache(maxsize=_CACHE_SIZE)
 def agency_name(value: str) -> Optional[str]:
     """The canonical agency a credit names ('afp' -> 'AFP'), or None."""
     key = _clean(value).casefold()
@@ -128,6 +137,7 @@ def _agency_pattern() -> re.Pattern:
     return re.compile(r"(?<![\w-])(" + "|".join(re.escape(a) for a in aliases) + r")(?![\w-])", re.I)
 
 
+@functools.lru_cache(maxsize=_CACHE_SIZE)
 def normalise_person(name: str) -> str:
     """A person's name tidied: spacing, NFC, ALL-CAPS words recased ('ANNA FINK' -> 'Anna Fink')."""
     name = _clean(name)
@@ -204,6 +214,11 @@ def _looks_like_handle(name: str, site_keys: set[str]) -> bool:
 
 def split_credit(credit: str) -> list[str]:
     """A credit line split into name-sized pieces ('By A and B, AFP' -> ['A', 'B', 'AFP'])."""
+    return list(_split_credit(credit))
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _split_credit(credit: str) -> tuple[str, ...]:
     credit = _WS.sub(" ", unicodedata.normalize("NFKC", _EMAIL.sub(" ", credit or ""))).strip()
     credit = _EDITING.sub("", credit)
     credit = _CONVERSATION.sub(", ", _GLUED_PREFIX.sub("", credit))
@@ -217,7 +232,7 @@ def split_credit(credit: str) -> list[str]:
         piece = _clean(_TRAILING_WORD.sub("", _clean(piece)))
         if piece:
             pieces.append(piece)
-    return pieces
+    return tuple(pieces)
 
 
 def classify_credit(piece: str, site_keys: set[str]) -> tuple[str, Optional[str]]:
@@ -304,9 +319,11 @@ class Credits:
             values.append(value)
 
 
+@functools.lru_cache(maxsize=_CACHE_SIZE)
 def _name_key(name: str) -> str:
+    """Letters, digits and single spaces (`str.isalnum`: `\\w` without "_"), casefolded, NFKD."""
     value = unicodedata.normalize("NFKD", name.casefold())
-    return " ".join("".join(c for c in value if c.isalnum() or c == " ").split())
+    return " ".join(_NOT_NAME_KEY.sub("", value).split())
 
 
 def jsonld_credits(items: Sequence[dict], site_keys: set[str], key: str = "author") -> Credits:

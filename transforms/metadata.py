@@ -40,6 +40,7 @@ _DATELINE_TITLECASE = re.compile(
     rf"^(?P<place>[{_UPPER}][\w'’.\- ]{{1,40}}?(?:,\s*[^\n–—()]{{1,40}}?)?)"
     r"\s*\((?P<agency>[^()\n]{2,40})\)\s*(?:[–—:]|-{1,2})\s+(?=\S)")
 _TAGS = re.compile(r"<[^>]+>")
+_SPACES = re.compile(r"\s+")
 
 
 def split_dateline(text: str, title: Optional[str] = None) -> tuple[Optional[str], Optional[str], str]:
@@ -82,7 +83,7 @@ def _first_str(*values: Any) -> Optional[str]:
         if isinstance(value, dict):
             value = value.get("url") or value.get("contentUrl") or value.get("@id") or value.get("name")
         if isinstance(value, str):
-            value = re.sub(r"\s+", " ", html.unescape(_TAGS.sub(" ", value))).strip()
+            value = _SPACES.sub(" ", html.unescape(_TAGS.sub(" ", value))).strip()
             if value:
                 return value
     return None
@@ -133,8 +134,8 @@ def _is_a_title(name: Any, candidates: list[tuple[str, str]]) -> bool:
     sitename, often the headline itself, and some pages repeat the headline in
     `application-name`. Used as a site name, it would strip the headline away.
     """
-    return isinstance(name, str) and normalise_title(name) in {
-        normalise_title(t) for _, t in candidates}
+    return isinstance(name, str) and any(
+        normalise_title(name) == normalise_title(t) for _, t in candidates)
 
 
 def _topics(page: dict, article_ld: list[dict], extracted: dict) -> list[str]:

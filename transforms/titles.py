@@ -14,6 +14,7 @@ has the rules and what each is worth on the evaluation data.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import unicodedata
 from typing import Iterable, Optional, Sequence
@@ -31,6 +32,8 @@ SOURCE_WEIGHTS = {"jsonld": 1.5, "og": 1.0, "h1": 1.0, "feed": 1.5, "twitter": 0
 _SEPARATOR = re.compile(r"(\s*ㅣ\s*|\s+[|–—•·»›~/]\s+|\s+-{1,2}\s+|\s*\|\s*|\s+::\s+|\s+:\s+(?=[A-Z]))")
 _QUOTES = str.maketrans({c: "" for c in "\"“”„‟«»‹›″"} | {c: "'" for c in "‘’‚‛′`´"}
                         | {c: "-" for c in "‐‑‒–—―−"})
+_NOT_ALNUM = re.compile(r"[\W_]+")
+_SPACES = re.compile(r"\s+")
 _FORMAT_CHARS = re.compile(r"[\u00ad\u200b-\u200f\u2060\ufeff]")
 _ELLIPSIS = re.compile(r"\s*(\.{3}|…)\s*$")
 _GENERIC = re.compile(r"^(home|homepage|accueil|startseite|inicio|news|nachrichten|"
@@ -54,20 +57,25 @@ _DANGLING_WORDS = frozenset(
     "per che het een van".split())
 # Sources that state a headline of their own (the others mostly copy one of these).
 _STRONG = frozenset({"jsonld", "og", "h1", "feed"})
+# The string functions below are pure and called many times with the same few values
+# per article (each candidate is compared with every other): their answers are kept.
+_CACHE_SIZE = 8192
 
 
+@functools.lru_cache(maxsize=_CACHE_SIZE)
 def normalise_title(value: Optional[str]) -> str:
     """Casefolded, NFKC, double quotes dropped, apostrophes/dashes unified,
     invisible characters dropped, spaces collapsed, trailing punctuation dropped."""
     if not value:
         return ""
     value = _FORMAT_CHARS.sub("", unicodedata.normalize("NFKC", value)).translate(_QUOTES)
-    return re.sub(r"\s+", " ", value).strip().casefold().rstrip(" .:;,!")
+    return _SPACES.sub(" ", value).strip().casefold().rstrip(" .:;,!")
 
 
+@functools.lru_cache(maxsize=_CACHE_SIZE)
 def _key(value: str) -> str:
-    value = unicodedata.normalize("NFKD", value.casefold())
-    return "".join(ch for ch in value if ch.isalnum())
+    """Letters and digits only (`str.isalnum`: `\\w` without "_"), casefolded, NFKD."""
+    return _NOT_ALNUM.sub("", unicodedata.normalize("NFKD", value.casefold()))
 
 
 def site_keys(site_names: Iterable[Optional[str]], url: Optional[str] = None) -> set[str]:
