@@ -53,6 +53,30 @@ def test_files_are_split_by_target_size_sorted_and_renamed_into_place(tmp_path):
     assert not list(tmp_path.rglob(".tmp/**/*.parquet"))
 
 
+def test_a_file_larger_than_a_chunk_keeps_every_row_sorted_by_time_then_id(tmp_path):
+    import random
+
+    from transforms import write
+
+    n = 3 * write._CHUNK_ROWS + 7
+    articles = [_article(i, day=1 + i % 28) for i in range(n)]
+    for a in articles[::10]:
+        a.published_at = None        # no time: first, as the fetch-time-less epoch
+    random.Random(7).shuffle(articles)
+    rows = [article_to_row(a) for a in articles]
+    paths = write_parquet_files(rows, schema=ARTICLE_SCHEMA, output_dir=str(tmp_path),
+                                partition="date=2025-03-01/lang=fr", run_id="r1",
+                                sort_key="published_at")
+    assert len(paths) == 1
+    table = pq.read_table(paths[0])
+    assert table.num_rows == n
+    got = list(zip(table.column("published_at").to_pylist(), table.column("article_id").to_pylist()))
+    epoch = dt.datetime(1970, 1, 1, tzinfo=UTC)
+    assert got == sorted(got, key=lambda r: (r[0] or epoch, r[1]))
+    assert sorted(r[1] for r in got) == sorted(a.article_id for a in articles)
+    assert got[0][0] is None
+
+
 def test_rewriting_the_same_run_replaces_its_files(tmp_path):
     rows = [article_to_row(_article(i)) for i in range(3)]
     kwargs = dict(schema=ARTICLE_SCHEMA, output_dir=str(tmp_path), partition="date=2025-03-01/lang=fr",

@@ -54,9 +54,53 @@ def _row_size(row: dict[str, Any]) -> int:
     return size
 
 
-def _write_table(rows: list[dict[str, Any]], schema: pa.Schema, path: str,
-                 row_group_bytes: int) -> None:
-    table = pa.Table.from_pylist(rows, schema=schema)
+# Rows are turned into Arrow this many at a time while a file fills: a Python dict
+# per row (about twice the size of its Arrow form) never outlives its chunk.
+_CHUNK_ROWS = 512
+
+
+def _sort_position(row: dict[str, Any], sort_key: str) -> tuple:
+    return (row.get(sort_key) or _EPOCH, row.get("article_id") or row.get("url") or "")
+
+
+class _FileBuffer:
+    """The rows of one file as Arrow record batches, and their sort keys."""
+
+    def __init__(self, schema: pa.Schema, sort_key: str):
+        self._schema = schema
+        self._sort_key = sort_key
+        self._batches: list[pa.RecordBatch] = []
+        self._chunk: list[dict[str, Any]] = []
+        self._keys: list[tuple] = []
+        self.size = 0
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def add(self, row: dict[str, Any]) -> None:
+        self._keys.append(_sort_position(row, self._sort_key))
+        self._chunk.append(row)
+        self.size += _row_size(row)
+        if len(self._chunk) >= _CHUNK_ROWS:
+            self._convert()
+
+    def _convert(self) -> None:
+        if self._chunk:
+            self._batches.append(pa.RecordBatch.from_pylist(self._chunk, schema=self._schema))
+            self._chunk = []
+
+    def sorted_table(self) -> pa.Table:
+        """The rows sorted by (sort key, id), earliest first; the buffer is emptied."""
+        self._convert()
+        table = pa.Table.from_batches(self._batches, schema=self._schema)
+        order = sorted(range(len(self._keys)), key=self._keys.__getitem__)
+        self._batches, self._keys, self.size = [], [], 0
+        if order != list(range(len(order))):
+            table = table.take(pa.array(order, type=pa.int64()))
+        return table
+
+
+def _write_table(table: pa.Table, path: str, row_group_bytes: int) -> None:
     avg = max(1, table.nbytes // max(1, table.num_rows))
     row_group_size = max(1, min(table.num_rows, row_group_bytes // avg))
     with FileSystems.create(path) as sink:
@@ -71,9 +115,10 @@ def write_parquet_files(rows: Iterable[dict[str, Any]], *, schema: pa.Schema,
                         shard: str = "", tmp_root: Optional[str] = None) -> list[str]:
     """Writes rows of one partition to one or more Parquet files, atomically.
 
-    Rows are buffered up to `target_file_bytes`, sorted by `sort_key` and written
-    to a temporary file under `tmp_root` (default `<output_dir>/.tmp/<run_id>`),
-    then renamed to `<output_dir>/<partition>/part-<run_id>-<tag>-<n>.parquet`. File names are
+    Rows are buffered (as Arrow, a chunk at a time) up to `target_file_bytes`,
+    sorted by `sort_key` and written to a temporary file under `tmp_root`
+    (default `<output_dir>/.tmp/<run_id>`), then renamed to
+    `<output_dir>/<partition>/part-<run_id>-<tag>-<n>.parquet`. File names are
     deterministic, so a retried bundle rewrites the same files.
 
     Returns:
@@ -87,26 +132,22 @@ def write_parquet_files(rows: Iterable[dict[str, Any]], *, schema: pa.Schema,
             FileSystems.mkdirs(folder)
     written: list[str] = []
 
-    def flush(buffer: list[dict[str, Any]]) -> None:
-        buffer.sort(key=lambda r: (r.get(sort_key) or _EPOCH, r.get("article_id") or r.get("url") or ""))
+    def flush(buffer: _FileBuffer) -> None:
         name = f"part-{run_id}-{tag}-{len(written):05d}.parquet"
         tmp_path = FileSystems.join(tmp_dir, name)
         final_path = FileSystems.join(final_dir, name)
-        _write_table(buffer, schema, tmp_path, row_group_bytes)
+        _write_table(buffer.sorted_table(), tmp_path, row_group_bytes)
         if FileSystems.exists(final_path):
             FileSystems.delete([final_path])
         FileSystems.rename([tmp_path], [final_path])
         written.append(final_path)
 
-    buffer: list[dict[str, Any]] = []
-    size = 0
+    buffer = _FileBuffer(schema, sort_key)
     for row in rows:
-        buffer.append(row)
-        size += _row_size(row)
-        if size >= target_file_bytes:
+        buffer.add(row)
+        if buffer.size >= target_file_bytes:
             flush(buffer)
-            buffer, size = [], 0
-    if buffer:
+    if len(buffer):
         flush(buffer)
     return written
 
