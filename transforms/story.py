@@ -532,17 +532,28 @@ def story_vector(text: str, language: Optional[str], rarity: TermRarity,
     else:
         items = list(others.items())
     items.extend(zip(["w:" + key for key in keys], weights.tolist()))
-    items.sort(key=_NAME)                       # by weight, descending, then by name:
-    items.sort(key=_WEIGHT, reverse=True)       # a stable sort keeps the names' order
-    top = items[:max_features]
-    norm = math.sqrt(sum(w * w for _, w in top)) or 1.0
-    return {f: round(w / norm, 6) for f, w in top}
+    names, values = zip(*_ranked(items)[:max_features]) if items else ((), ())
+    norm = math.sqrt(sum(map(operator.mul, values, values))) or 1.0
+    return dict(zip(names, map(round, map(operator.truediv, values, itertools.repeat(norm)),
+                               itertools.repeat(6))))
+
+
+def _ranked(items) -> list:
+    """(feature, weight) pairs by weight, descending, then by name (two stable sorts)."""
+    items = sorted(items, key=_NAME)
+    items.sort(key=_WEIGHT, reverse=True)
+    return items
 
 
 def block_features(vector: dict[str, float], k: int = 8) -> list[str]:
     """The `k` heaviest features, years and one- or two-digit numbers excepted (too common)."""
-    ranked = sorted(vector.items(), key=lambda kv: (-kv[1], kv[0]))
-    return [f for f, _ in ranked if not f.startswith("n:") or _specific_number(f[2:])][:k]
+    features = []
+    for f, _ in _ranked(vector.items()):
+        if not f.startswith("n:") or _specific_number(f[2:]):
+            features.append(f)
+            if len(features) == k:
+                break
+    return features
 
 
 def bucketed(feature: str, time: Optional[float], window_days: Optional[float]) -> list[str]:
