@@ -166,7 +166,8 @@ def test_the_invalid_characters_are_those_of_trafilaturas_regex():
 
 
 def _eval_pages(folder: str, limit: int) -> list[tuple[str, str]]:
-    spec = importlib.util.spec_from_file_location(f"eval_{folder}_for_extract", eval_dir() / folder / "load.py")
+    spec = importlib.util.spec_from_file_location(f"eval_{folder}_for_extract",
+                                                  eval_dir() / folder / "load.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return [(item["html"], item["url"]) for item in module.load()][:limit]
@@ -336,6 +337,35 @@ def test_json_minify_and_normalise_are_trafilaturas(raw):
     from transforms.extract import _minify_json, _normalize_json
     assert _minify_json(raw) == JSON_MINIFY.sub(r"\1", raw)
     assert _normalize_json(_minify_json(raw)) == normalize_json(JSON_MINIFY.sub(r"\1", raw))
+
+
+@pytest.mark.parametrize("raw", [
+    JSONLD,
+    json.dumps({"@context": "https://schema.org", "@type": "NewsArticle",
+                "headline": "Two  spaces\tand a tab", "keywords": ["a  b", "c"],
+                "author": {"@type": "Person", "name": "Jane   Miller"}}, indent=4),
+    # parses only minified:
+    '{"@context": "https://schema.org", "@type": "NewsArticle", "headline": "Spaces\u00a0around",'
+    ' "x": tr ue}',
+    '{"@context": "https://schema.org", "@type": "NewsArticle", "headline": "A title"} trailing',
+    '{"@context": "https://schema.org",\u00a0"@type":\u3000"NewsArticle", "headline": "No-break spaces"}',
+    '{"@context": "https://schema.org", "@type": "NewsArticle", "headline": "unterminated',
+    '{"@context": "https://schema.org", "@type": "NewsArticle", "headline": "1 < 2 <b>bold</b>"}',
+    '{"@context": "https://schema.org", "@type": "NewsArticle", "headline": "a <", "x": "> b"}',
+    '{"@context": "https://schema.org", "@type": "NewsArticle", "headline": "Caf\\u00e9 \\"quoted\\""}',
+    '[{"@context": "https://schema.org", "@type": "NewsArticle", "headline": "First"},'
+    ' {"@type": "WebPage", "name": "Second"}]',
+])
+def test_json_metadata_is_trafilaturas(raw):
+    from trafilatura.metadata import extract_meta_json
+    page = _page(_paragraphs(2), "<script type='application/ld+json'>" + raw
+                 + "</script><script type='application/settings+json'>{\"title\":  \"T\"}</script>"
+                 "<script type='text/json'>{\"headline\": \"not read\"}</script>")
+    def fields(doc):
+        return {k: v for k, v in doc.as_dict().items() if k not in ("body", "commentsbody")}
+    expected = fields(extract_meta_json(load_html(page), Document()))
+    assert fields(_meta_json(load_html(page), Document())) == expected
+    assert any(expected.values()), expected
 
 
 def test_bench_stages_times_every_stage_and_part(golden_pages):

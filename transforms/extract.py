@@ -60,10 +60,13 @@ FULL_EXTRACTION_BELOW_SHARE = 0.5
 _JSON_KEPT = re.compile(r'"(?:\\.|[^"\\])*"|[^\s"]+|"')
 _JSON_UNICODE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _SURROGATES = re.compile("[\ud800-\udfff]")
+# The scripts trafilatura reads as JSON metadata (exact @type values).
+_JSON_SCRIPT_TYPES = ("application/ld+json", "application/settings+json")
 # The characters trafilatura's INVALID_XML_CHARS removes (C0 controls but tab, LF, CR; U+FFFE, U+FFFF).
 _INVALID_XML_CHARS = tuple(chr(c) for c in (*range(0x20), 0xFFFE, 0xFFFF) if chr(c) not in "\t\n\r")
-# The links trafilatura's category and tag searches could keep, and its category fallback.
-_CATSTAG_LINKS = '//a[contains(@href, "/categor") or contains(@href, "/tag")]/@href'
+# The links of the page, whose URLs tell whether trafilatura's category and tag searches
+# could keep one, and its category fallback.
+_LINKS = etree.XPath("/descendant::a/@href", smart_strings=False)
 _CATEGORY_META = './/head//meta[@property="article:section" or contains(@name, "subject")][@content]'
 # trafilatura's regex reading of a JSON-LD block that does not parse stops here.
 JSON_FALLBACK_MAX_CHARS = 20_000
@@ -260,7 +263,7 @@ def trafilatura_metadata(tree, url: Optional[str] = None) -> dict[str, Any]:
         if match:
             found.sitename = match[1]
     if not found.categories or not found.tags:
-        links = [str(url) for url in tree.xpath(_CATSTAG_LINKS)]
+        links = [url for url in _LINKS(tree) if "/categor" in url or "/tag" in url]
         found.categories = found.categories or _catstags("category", tree, links, labels)
         found.tags = found.tags or _catstags("tag", tree, links, labels)
     found.clean_and_trim()
@@ -380,21 +383,37 @@ _TAGS_XPATHS = _set_xpaths("TAGS_XPATHS")
 
 
 def _meta_json(tree, found):
-    """trafilatura's `extract_meta_json`, its regex fallback bounded in length."""
+    """trafilatura's `extract_meta_json`, its regex fallback bounded in length.
+
+    A block without a backslash or a '<' is read from its white space
+    collapsed, unminified: trafilatura's normalisation of such a block only
+    collapses white space, and where the collapsed text is valid JSON, its
+    minified form (the same text without the spaces between tokens) parses to
+    the same value. Any other block, or one that does not parse so, is read
+    exactly as trafilatura reads it.
+    """
     import json
 
     from trafilatura import metadata as tm
 
-    for elem in tree.xpath('.//script[@type="application/ld+json" or @type="application/settings+json"]'):
-        if not elem.text:
+    for elem in tree.iterdescendants("script"):
+        if elem.get("type") not in _JSON_SCRIPT_TYPES or not elem.text:
             continue
-        text = _normalize_json(_minify_json(elem.text))
+        raw = elem.text
+        if "\\" not in raw and "<" not in raw:
+            try:
+                data = json.loads(" ".join(raw.split()), strict=False)
+            except json.JSONDecodeError:
+                pass
+            else:
+                found = tm.extract_json(data, found)
+                continue
+        text = _normalize_json(_minify_json(raw))
         try:
             found = tm.extract_json(json.loads(text, strict=False), found)
         except json.JSONDecodeError:
             found = tm.extract_json_parse_error(text[:JSON_FALLBACK_MAX_CHARS], found)
     return found
-
 
 
 def _minify_json(text: str) -> str:
