@@ -158,3 +158,68 @@ def test_detector_matches_langdetect_bit_for_bit():
         reference._detect_block()
         assert profiles.probabilities(text).tolist() == reference.langprob, text
     assert profiles.probabilities("12345 !!") is None
+
+
+# --- short cuts give the plain answers --------------------------------------
+
+def _plain_word_ngrams(profiles, word):
+    """langdetect's NGram buffer, character by character (the former implementation)."""
+    ids, grams, capital_word = [], " ", False
+    for ch in word:
+        last = grams[-1]
+        if last == " ":
+            grams, capital_word = " ", False
+        elif len(grams) >= 3:
+            grams = grams[1:]
+        grams += ch
+        capital_word = (capital_word or last.isupper()) if ch.isupper() else False
+        if capital_word:
+            continue
+        for n in range(1, min(3, len(grams)) + 1):
+            row = profiles.index.get(grams[-n:])
+            if row is not None and grams[-n:] != " ":
+                ids.append(row)
+    return ids
+
+
+def test_word_ngrams_are_the_ngram_buffer_ones():
+    profiles = language._profiles()
+    words = ["a", "a ", "ab", "ab ", "abc ", "NATO ", "NATOs", "GROSSE", "UnD ", "McDonald ",
+             "ÉTÉ ", "été", "日本語 ", "Привет", "ÀÉÎ", "x" * 40 + " ", "ǅemal ", "A", "AB "]
+    for word in words:
+        profiles._words.pop(word, None)
+        assert profiles._word_ngrams(word) == _plain_word_ngrams(profiles, word), word
+
+
+def test_styled_letters_fold_to_one_character_each():
+    import unicodedata
+    styled = [chr(c) for c in range(0x110000) if language._STYLED.fullmatch(chr(c))]
+    assert len(styled) > 1000
+    assert all(len(unicodedata.normalize("NFKC", c)) == 1 for c in styled)
+    # so sampling before folding reads the same characters as folding before sampling
+    text = ("𝐓𝐡𝐞 𝐛𝐚𝐧𝐤 " + EN + " ＦＵＬＬ ") * 20
+    folded = language._STYLED.sub(lambda m: unicodedata.normalize("NFKC", m.group()), text)
+    assert language._prepared(text, 1000) == language._prepared(folded, 1000)
+
+
+def test_addresses_are_removed_as_the_full_pattern_removes_them():
+    for text in ["see https://example.org/a?b=1 now", "www.example.org and more", "a@b.cd",
+                 "mail anna.fink@example.org or http://x.y", "no address here", "http", "x@y",
+                 "wwwxexample", "@handle at www.", "HTTPS://EXAMPLE.ORG"]:
+        assert language._without_addresses(text) == language._URL.sub(" ", text), text
+
+
+def test_long_and_mixed_texts_match_langdetect_bit_for_bit():
+    from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
+    DetectorFactory.seed = 0
+    factory = DetectorFactory()
+    factory.load_profile(PROFILES_DIRECTORY)
+    profiles = language._profiles()
+    for text in (FR + " " + DE + " " + EN, (FR + " ") * 8, "EU UND NATO " * 30, DE[:40]):
+        for n_trial in (3, 7):
+            reference = factory.create()
+            reference.n_trial = n_trial
+            reference.set_max_text_length(len(text) + 1)
+            reference.append(text)
+            reference._detect_block()
+            assert profiles.probabilities(text, n_trial=n_trial).tolist() == reference.langprob

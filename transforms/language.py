@@ -46,6 +46,8 @@ QUICK_AGREEMENT = 0.999
 _LOCK = threading.Lock()
 _PROFILES = None
 _URL = re.compile(r"https?://\S+|www\.\S+|\S+@\S+\.\w+")
+# _URL without its e-mail branch, for a text without "@" (where that branch never matches).
+_WEB_ADDRESS = re.compile(r"https?://\S+|www\.\S+")
 _NOT_LETTER = re.compile(r"[\d_]+")
 # "Mathematical bold" letters and full-width Latin: read as the letters they style.
 _STYLED = re.compile(r"[\U0001D400-\U0001D7FF\uFF21-\uFF3A\uFF41-\uFF5A]+")
@@ -134,28 +136,29 @@ class _Profiles:
         self._words: dict[str, list[int]] = {}
 
     def _word_ngrams(self, word: str) -> list[int]:
-        """Row numbers of a word's n-grams, as langdetect's NGram buffer emits them."""
+        """Row numbers of a word's n-grams, as langdetect's NGram buffer emits them.
+
+        A word has no space inside (it may end with one), so the buffer at its k-th
+        character is the last three characters of `" " + word[:k + 1]`; the n-grams
+        ending at a character are skipped when it and the one before are upper-case
+        (langdetect's capital-word rule).
+        """
         ids = self._words.get(word)
         if ids is not None:
             return ids
-        index, ids = self.index, []
-        grams, capital_word = " ", False
-        for ch in word:
-            last = grams[-1]
-            if last == " ":
-                grams, capital_word = " ", False
-            elif len(grams) >= 3:
-                grams = grams[1:]
-            grams += ch
-            if ch.isupper():
-                capital_word = capital_word or last.isupper()
-            else:
-                capital_word = False
-            if capital_word:
+        get, ids = self.index.get, []
+        padded = " " + word
+        upper_before = False
+        for end in range(2, len(padded) + 1):
+            upper = padded[end - 1].isupper()
+            if upper and upper_before:
                 continue
-            for n in range(1, min(3, len(grams)) + 1):
-                row = index.get(grams[-n:])
-                if row is not None and grams[-n:] != " ":
+            upper_before = upper
+            grams = (padded[end - 1:end], padded[end - 2:end], padded[end - 3:end]) \
+                if end >= 3 else (padded[end - 1:end], padded[end - 2:end])
+            for gram in grams:
+                row = get(gram)
+                if row is not None and gram != " ":
                     ids.append(row)
         if len(self._words) >= _WORD_CACHE_SIZE:
             self._words.clear()
@@ -192,22 +195,33 @@ class _Profiles:
         getrandbits, count = draw.getrandbits, len(ids)
         bits = count.bit_length()
         total = np.zeros(langs)
+        # langdetect multiplies the probabilities by one n-gram's row at a time and
+        # normalises after the updates 0, 5, 10, ...: the rows between two normalisations
+        # are drawn first (same draws, same order), then multiplied in one reduction,
+        # which multiplies each language's value by the rows in order as before.
+        block = np.empty((6, langs))
         for _ in range(n_trial):
             prob = np.full(langs, 1.0 / langs)
             weight = (0.5 + draw.gauss(0.0, 1.0) * 0.05) / 10000
-            i = 0
+            i, size = 0, 1
             while True:
-                pick = getrandbits(bits)  # random.choice(ids), inlined
-                while pick >= count:
-                    pick = getrandbits(bits)
-                np.multiply(prob, weight + matrix[ids[pick]], out=prob)
-                if i % 5 == 0:
-                    values = prob.tolist()
-                    norm = sum(values)  # sequential, like langdetect's sum()
-                    prob /= norm
-                    if max(values) / norm > 0.99999 or i >= 1000:
-                        break
-                i += 1
+                rows = []
+                for _ in range(size):
+                    pick = getrandbits(bits)  # random.choice(ids), inlined
+                    while pick >= count:
+                        pick = getrandbits(bits)
+                    rows.append(ids[pick])
+                updates = block[:size + 1]
+                updates[0] = prob
+                np.add(matrix[rows], weight, out=updates[1:])
+                prob = np.multiply.reduce(updates, axis=0)
+                i += size - 1  # the index of the last update, a multiple of 5
+                values = prob.tolist()
+                norm = sum(values)  # sequential, like langdetect's sum()
+                prob /= norm
+                if max(values) / norm > 0.99999 or i >= 1000:
+                    break
+                i, size = i + 1, 5
             total += prob / n_trial
         return total
 
@@ -294,11 +308,26 @@ def _probabilities(text: str, n_trial: int = 7) -> list[tuple[str, float]]:
     return sorted(merged.items(), key=lambda kv: -kv[1])
 
 
+def _without_addresses(text: str) -> str:
+    """`_URL.sub(" ", text)`, the regex run only when the text has what a match needs
+    (its branches are slow on every position of ordinary text)."""
+    if "@" in text:
+        return _URL.sub(" ", text)
+    if "http" in text or "www." in text:
+        return _WEB_ADDRESS.sub(" ", text)
+    return text
+
+
 def _prepared(text: Optional[str], max_chars: int) -> str:
     """The sample the detector reads: styled letters folded, URLs and digits out, and
-    Latin chrome dropped around another script."""
-    text = _STYLED.sub(lambda m: unicodedata.normalize("NFKC", m.group()), text or "")
-    return _without_latin_chrome(_NOT_LETTER.sub(" ", _URL.sub(" ", _sample(text, max_chars))))
+    Latin chrome dropped around another script.
+
+    Each styled character folds to one character (tests/test_language.py), so the
+    sample is taken first and only its characters are folded.
+    """
+    sample = _STYLED.sub(lambda m: unicodedata.normalize("NFKC", m.group()),
+                         _sample(text or "", max_chars))
+    return _without_latin_chrome(_NOT_LETTER.sub(" ", _without_addresses(sample)))
 
 
 def _quick_look(cleaned: str, hints: list[str]) -> Optional[tuple[str, float]]:
