@@ -140,6 +140,8 @@ LOADER_CASES = {
     "two blocks, no html": "<div>one</div><div>two</div>",
     "empty": "",
     "text": "just some text",
+    "lone surrogate": _page("<p>a\ud800b</p>" + _paragraphs(1)),
+    "latin-1 charset": "<html><head><meta charset='iso-8859-1'></head><body><p>Caf\u00e9 \u20ac</p></body></html>",
 }
 
 
