@@ -140,7 +140,7 @@ def test_word_cache_gives_the_same_tables(tmp_path):
     for lang in ("fr", "de"):
         filling._table(lang)
     files = sorted(p.name for p in tmp_path.glob("wordfreq-*/*.npz"))
-    assert files == [f"de-{fresh._last + 1}.npz", f"fr-{fresh._last + 1}.npz"]
+    assert files == [f"de-{fresh._last + 1}-k1.npz", f"fr-{fresh._last + 1}-k1.npz"]
     assert not list(tmp_path.glob("wordfreq-*/.*"))          # no temporary file left
     cached = TermRarity(cache_dir=str(tmp_path))
     for lang in ("fr", "de"):
@@ -163,13 +163,43 @@ def test_word_cache_falls_back_when_unusable(tmp_path):
     again = TermRarity(cache_dir=str(tmp_path / "cache"))
     assert again._word_cache().read("fr") is None
     assert again.zipf("président", "fr") == good.zipf("président", "fr")
+    assert again._word_cache().read("fr") is not None
+    import numpy as np
+    np.savez(path, hashes=np.array([3, 2], dtype=np.int64), buckets=np.array([0, 1], dtype=np.uint16))
+    again = TermRarity(cache_dir=str(tmp_path / "cache"))
+    assert again._word_cache().read("fr") is None               # unsorted keys: not a table
+    assert again.zipf("président", "fr") == good.zipf("président", "fr")
     assert again._cache.read("fr") is not None
+
+
+def test_word_keys_are_equal_exactly_when_str_hashes_are():
+    import itertools
+
+    import numpy as np
+    import wordfreq
+
+    from transforms.story import word_keys
+    # CPython hashes a str's raw bytes: 'ab' (Latin-1) and U+6261 (UCS-2) share them
+    words = ["ab", "\u6261", "d0", "つ", "\u0100", "\x01", "\x01\x00", "a", "\U0001F600", "\ud800",
+             "é", "ÿ", "\u00ff\u0100", "", "président", "Київ", "北京市"]
+    keys = word_keys(words).tolist()
+    for (i, a), (j, b) in itertools.product(enumerate(words), repeat=2):
+        assert (keys[i] == keys[j]) == (hash(a) == hash(b)), (a, b)
+    assert word_keys(words[:3]).tolist() == keys[:3] and word_keys([]).tolist() == []
+    assert word_keys(words, chunk=4).tolist() == keys
+    listed = list(itertools.chain.from_iterable(wordfreq.get_frequency_list("ja")[:751]))
+    groups = {}
+    for word, key in zip(listed, word_keys(listed).tolist()):
+        groups.setdefault(key, []).append(word)
+    by_hash = {}
+    for word in listed:
+        by_hash.setdefault(hash(word), []).append(word)
+    assert sorted(g for g in groups.values() if len(g) > 1) == sorted(g for g in by_hash.values() if len(g) > 1)
+    assert len(groups) == len(by_hash) and np.unique(word_keys(listed)).size == len(by_hash)
 
 
 def test_rarity_table_equal_hashes_keep_the_first_bucket():
     from transforms.story import _RarityTable
-    # CPython hashes a str's raw bytes: 'ab' (latin-1) and U+6261 (UCS-2) share them
-    assert hash("ab") == hash("\u6261")
     table = _RarityTable(["x", "\u6261", "y", "ab", "x"], [1, 1, 1, 2])
     assert table.lookup(["ab", "\u6261", "x", "y", "z"]).tolist() == [1, 1, 0, 2, -1]
     assert len(table.hashes) == 3

@@ -41,7 +41,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from typing import Iterable, Optional, Sequence
 
-__all__ = ["StoryParams", "StoryDoc", "TermRarity", "story_vector", "blocking_keys",
+__all__ = ["StoryParams", "StoryDoc", "TermRarity", "word_keys", "story_vector", "blocking_keys",
            "block_features", "bucketed", "time_buckets", "CompactVector", "edge_vector",
            "BlockMember", "block_member", "block_edges",
            "cosine", "time_factor", "story_similarity", "similarity_matrix", "candidate_pairs",
@@ -106,13 +106,77 @@ class StoryDoc:
     time: Optional[float] = None
 
 
+_KEY_BASE = 0x9E3779B97F4A7C15      # odd, so invertible modulo 2**64
+_KEY_SEED = 0x2545F4914F6CDD1D
+_KEY_POWERS: list = []              # [base**i, base**-i] modulo 2**64, grown on demand
+
+
+def _key_powers(n: int):
+    if not _KEY_POWERS or len(_KEY_POWERS[0]) < n:
+        import numpy as np
+        size = max(1 << 16, 2 * n)
+        powers = []
+        for base in (_KEY_BASE, pow(_KEY_BASE, -1, 1 << 64)):
+            steps = np.full(size, base, dtype=np.uint64)
+            steps[0] = 1
+            powers.append(np.multiply.accumulate(steps))      # wraps modulo 2**64
+        _KEY_POWERS[:] = powers
+    return _KEY_POWERS
+
+
+def word_keys(words: Sequence[str], chunk: int = 4096):
+    """A 64-bit key of each word (int64 numpy array), the same in every process.
+
+    The key is a polynomial hash of the word's raw bytes as CPython stores
+    the str (Latin-1, UCS-2 or UCS-4 code units, little-endian), the bytes
+    CPython's own `hash(str)` hashes: two words share a key exactly when they
+    share a `hash()` (such as 'ab' and U+6261), as in the tables of earlier
+    versions, which were keyed on `hash()` (salted per process, so never
+    cached). Computed for all words at once with numpy.
+    """
+    import numpy as np
+    if len(words) > chunk:
+        return np.concatenate([word_keys(words[i:i + chunk], chunk) for i in range(0, len(words), chunk)])
+    if not len(words):
+        return np.zeros(0, dtype=np.int64)
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    joined = "".join(words)
+    ends = np.cumsum(lengths)                      # character ends
+    try:                                           # Latin-1 only: a byte a character
+        values = np.frombuffer(joined.encode("latin-1"), dtype=np.uint8)
+        size, end, last = lengths, ends, np.arange(len(values))
+    except UnicodeEncodeError:
+        points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.uint64)
+        widest = np.maximum.reduceat(points, np.minimum(ends - lengths, len(points) - 1))
+        unit = np.where(widest < 256, 1, np.where(widest < 65536, 2, 4))
+        width = np.repeat(unit, lengths)           # bytes of each character
+        size = lengths * unit                      # bytes of each word
+        end = np.cumsum(size)
+        last = np.cumsum(width) - 1                # index of each character's last byte
+        # a character's bytes b0 b1 (b2 b3), little-endian, as one value: sum of b_t * base**(unit-1-t)
+        base, byte = np.uint64(_KEY_BASE), np.uint64(0xFF)
+        low, high = points & byte, (points >> np.uint64(8)) & byte
+        values = np.where(width == 1, points, low * base + high)
+        wide = width == 4
+        if wide.any():
+            third, fourth = (points[wide] >> np.uint64(16)) & byte, points[wide] >> np.uint64(24)
+            values[wide] = ((low[wide] * base + high[wide]) * base + third) * base + fourth
+    total = int(end[-1])
+    up, down = _key_powers(total + 1)
+    # sum of byte_i * base**(end - i) over each word's bytes i, from one prefix sum of
+    # byte_i * base**-i (a character's bytes together: its value * base**-last)
+    prefix = np.zeros(len(values) + 1, dtype=np.uint64)
+    np.cumsum(values * down[last], dtype=np.uint64, out=prefix[1:])
+    keys = (prefix[ends] - prefix[ends - lengths]) * up[end] + np.uint64(_KEY_SEED) * up[size]
+    return keys.view(np.int64)
+
+
 class _RarityTable:
-    """One language's list: sorted 64-bit word hashes and their wordfreq bucket.
+    """One language's list: sorted 64-bit word keys (`word_keys`) and their wordfreq bucket.
 
     About 10 bytes a word (2-3 MB a language) instead of a dict of strings
-    and floats (about 20 MB). `hash(str)` is salted per process, so a table
-    is never pickled, nor are its hashes cached on disk: `TermRarity` rebuilds
-    it where it is used, from wordfreq's list or from the cached words.
+    and floats (about 20 MB); the same in every process, so it can be cached
+    on disk (`_WordCache`).
     """
 
     __slots__ = ("hashes", "buckets")
@@ -120,24 +184,30 @@ class _RarityTable:
     def __init__(self, words: Sequence[str], sizes: Sequence[int]):
         """`words`: the list's words, bucket after bucket; `sizes`: words per bucket."""
         import numpy as np
-        hashes = np.fromiter(map(hash, words), dtype=np.int64, count=len(words))
+        hashes = word_keys(words)
         index = np.repeat(np.arange(len(sizes), dtype=np.uint16), sizes)
         order = np.argsort(hashes)
         ordered = hashes[order]
         first = np.empty(len(ordered), dtype=bool)
         first[:1] = True
         np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-        # equal hashes (str hashes of equal raw bytes, such as 'ab' and U+6261, or a
-        # word listed twice): the first-listed word's (most frequent) bucket wins
+        # equal keys (equal raw bytes, such as 'ab' and U+6261, or a word listed
+        # twice): the first-listed word's (most frequent) bucket wins
         starts = np.flatnonzero(first)
         if len(starts) < len(ordered):
             order = np.minimum.reduceat(order, starts)
         self.hashes, self.buckets = ordered[starts], index[order]
 
+    @classmethod
+    def from_arrays(cls, hashes, buckets) -> "_RarityTable":
+        table = cls.__new__(cls)
+        table.hashes, table.buckets = hashes, buckets
+        return table
+
     def lookup(self, words: Sequence[str]):
         """Bucket index of each word; -1 for words not in the list."""
         import numpy as np
-        keys = np.fromiter(map(hash, words), dtype=np.int64, count=len(words))
+        keys = word_keys(words)
         if not len(self.hashes):
             return np.full(len(words), -1, dtype=np.int32)
         at = np.minimum(np.searchsorted(self.hashes, keys), len(self.hashes) - 1)
@@ -152,13 +222,14 @@ def _cache_root() -> str:
 
 
 class _WordCache:
-    """wordfreq's lists (the kept buckets) as plain files: `<root>/wordfreq-<version>/<lang>-<n>.npz`.
+    """Built tables as files: `<root>/wordfreq-<version>/<lang>-<buckets>-k1.npz`.
 
-    Each file holds the words (UTF-8, one a line) and the bucket sizes, about
-    1.5-4 MB a language; reading one is a few times cheaper than wordfreq's
-    gzip + msgpack. A missing, unreadable or unwritable folder only means the
-    lists are read from wordfreq (fresh workers have no cache). Files are
-    written under a temporary name and renamed, so readers never see half a file.
+    Each file holds a `_RarityTable`'s sorted keys and buckets (10 bytes a
+    word, 1.5-4 MB a language): reading one costs a millisecond or two
+    instead of wordfreq's gzip + msgpack and the keys. A missing, unreadable
+    or unwritable folder only means the tables are built from wordfreq
+    (fresh workers have no cache). Files are written under a temporary name
+    and renamed, so readers never see half a file.
     """
 
     def __init__(self, root: str, buckets: int):
@@ -167,34 +238,32 @@ class _WordCache:
         self.buckets = buckets
 
     def _path(self, lang: str) -> str:
-        return os.path.join(self.folder, f"{lang}-{self.buckets}.npz")
+        return os.path.join(self.folder, f"{lang}-{self.buckets}-k1.npz")
 
-    def read(self, lang: str) -> Optional[tuple[list[str], Sequence[int]]]:
+    def read(self, lang: str) -> Optional[_RarityTable]:
         import numpy as np
         try:
             with np.load(self._path(lang)) as data:
-                blob, sizes = data["words"].tobytes(), data["sizes"]
-        except (OSError, KeyError, ValueError):
+                hashes, buckets = data["hashes"], data["buckets"]
+        except (OSError, KeyError, ValueError, EOFError):
             return None
-        words = blob.decode("utf-8").split("\n") if blob else []
-        if len(sizes) != self.buckets or len(words) != int(sizes.sum()):
+        if (hashes.dtype != np.int64 or buckets.dtype != np.uint16 or len(hashes) != len(buckets)
+                or (len(buckets) and int(buckets.max()) >= self.buckets)
+                or not np.all(hashes[1:] > hashes[:-1])):
             return None
-        return words, sizes
+        return _RarityTable.from_arrays(hashes, buckets)
 
-    def write(self, lang: str, words: Sequence[str], sizes: Sequence[int]) -> bool:
+    def write(self, lang: str, table: _RarityTable) -> bool:
         import tempfile
 
         import numpy as np
-        if any("\n" in w for w in words):
-            return False
-        blob = np.frombuffer("\n".join(words).encode("utf-8"), dtype=np.uint8)
         tmp = None
         try:
             os.makedirs(self.folder, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=self.folder, prefix=f".{lang}-", suffix=".tmp",
                                              delete=False) as out:
                 tmp = out.name
-                np.savez(out, words=blob, sizes=np.asarray(sizes, dtype=np.int64))
+                np.savez(out, hashes=table.hashes, buckets=table.buckets)
             os.replace(tmp, self._path(lang))
             return True
         except OSError:
@@ -214,7 +283,7 @@ class TermRarity:
     `cut - unknown_zipf` for words rarer than `min_zipf` or unknown. Only
     words at or above `min_zipf` are kept (about 180k a language), as a
     compact `_RarityTable` (word hashes and buckets, about 2-3 MB a language).
-    Lists load lazily per language, from a file cache of the kept words when
+    Tables load lazily per language, from a file cache of built tables when
     there is one (`cache_dir`, default `$XDG_CACHE_HOME/newsbeam` or
     `~/.cache/newsbeam`; None: no cache), else from wordfreq (and the cache is
     filled). `zipfs` looks up many words at once (what `story_vector` uses).
@@ -239,7 +308,7 @@ class TermRarity:
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_tables"] = {}       # word hashes are only valid in the process that built them
+        state["_tables"] = {}       # megabytes: each process loads its own
         state["_cache"] = None
         return state
 
@@ -258,8 +327,8 @@ class TermRarity:
         if table is None:
             cache = self._word_cache()
             cacheable = cache is not None and lang.isascii() and lang.isalnum()
-            cached = cache.read(lang) if cacheable else None
-            if cached is None:
+            table = cache.read(lang) if cacheable else None
+            if table is None:
                 import wordfreq
                 # wordfreq caches every list it reads for good; read around the cache
                 read = getattr(wordfreq.get_frequency_list, "__wrapped__", wordfreq.get_frequency_list)
@@ -270,13 +339,17 @@ class TermRarity:
                         raise
                     table = self._tables[lang] = self._table(self.default_language)
                     return table
-                sizes = [len(words) for words in buckets]
-                buckets = list(itertools.chain.from_iterable(buckets))
+                table = _RarityTable(list(itertools.chain.from_iterable(buckets)),
+                                     [len(words) for words in buckets])
                 if cacheable:
-                    cache.write(lang, buckets, sizes)
-                cached = buckets, sizes
-            table = self._tables[lang] = _RarityTable(*cached)
+                    cache.write(lang, table)
+            self._tables[lang] = table
         return table
+
+    def warm(self, languages: Iterable[str]) -> None:
+        """Loads the tables of `languages` now (and so fills the cache, e.g. in an image build)."""
+        for lang in languages:
+            self._table(lang)
 
     def lookup(self, words: Sequence[str], lang: Optional[str]):
         """The zipf value of each word as a float64 array (`unknown_zipf` when not listed)."""
