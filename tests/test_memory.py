@@ -80,3 +80,20 @@ def test_the_users_setting_wins(monkeypatch):
 def test_zero_leaves_glibc_alone(monkeypatch):
     monkeypatch.setenv("MALLOC_ARENA_MAX", "0")
     assert limit_malloc_arenas() is None
+
+
+def test_a_packed_article_round_trips_and_is_smaller_than_its_beam_encoding():
+    import datetime as dt
+
+    from apache_beam.coders import coders
+
+    from schemas.records import Article
+    from transforms.common import pack_record, unpack_record
+
+    text = " ".join(f"Le conseil municipal a voté la délibération numéro {i}." for i in range(120))
+    article = Article(url="http://example.org/a", feed_url="http://example.org/feed",
+                      fetched_at=dt.datetime(2025, 3, 20, tzinfo=dt.timezone.utc), text=text,
+                      language="fr", authors=["Marie Dupont"], removed_blocks=[{"kind": "share", "text": "Partager"}])
+    packed = pack_record(article)
+    assert unpack_record(packed) == article
+    assert len(packed) < len(coders.FastPrimitivesCoder().encode(article)) / 2

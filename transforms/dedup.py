@@ -40,7 +40,8 @@ from apache_beam.utils import shared
 from schemas.records import Article, Reject
 from transforms import dedup_state as state
 from transforms.canonical import article_id, canonical_url, source_domain, url_key
-from transforms.common import REJECTS_TAG, ParDoWithRejects, StageResult, counter
+from transforms.common import (REJECTS_TAG, ParDoWithRejects, StageResult, counter, pack_record,
+                               unpack_record)
 from transforms.similarity import (NearCopyHasher, NearCopyParams, Signature, band_slices,
                                    is_near_copy)
 from transforms.story import (BlockMember, CompactVector, StoryDoc, StoryParams, TermRarity,
@@ -393,7 +394,7 @@ class _FinishDoFn(beam.DoFn):
             yield from self._finish(doc_id, kept[0], groups)
 
     def _finish(self, doc_id: str, url: str, groups):
-        articles = list(groups["article"])
+        articles = [unpack_record(packed) for packed in groups["article"]]
         article = next((a for a in articles if a.url == url), articles[0])
         dups, stories = list(groups["dup"]), list(groups["story"])
         story = stories[0] if stories else story_id_for(doc_id)
@@ -590,8 +591,9 @@ class Deduplicate(beam.PTransform):
         stories = ((new_stories, copy_stories.resolved, chained)
                    | "AllStories" >> beam.Flatten())
 
-        # 4. the article, shuffled once: joined with its results
-        finished = ({"article": prepared, "kept": firsts[_KEPT], "dup": dup_of, "story": stories}
+        # 4. the article, shuffled once (packed: see pack_record): joined with its results
+        waiting = prepared | "PackArticles" >> beam.MapTuple(lambda doc_id, a: (doc_id, pack_record(a)))
+        finished = ({"article": waiting, "kept": firsts[_KEPT], "dup": dup_of, "story": stories}
                     | "JoinResults" >> beam.CoGroupByKey()
                     | "Finish" >> beam.ParDo(_FinishDoFn(shards)).with_outputs("seen", main="good"))
         if self._write_state:

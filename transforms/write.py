@@ -20,7 +20,7 @@ from apache_beam.transforms.window import GlobalWindow
 
 from schemas.article import ARTICLE_SCHEMA, REJECT_SCHEMA, article_to_row, reject_to_row
 from schemas.records import Article, Reject
-from transforms.common import counter
+from transforms.common import counter, pack_record, unpack_record
 
 __all__ = ["WriteArticles", "WriteRejects", "article_partition", "reject_partition",
            "write_parquet_files", "DEFAULT_TARGET_FILE_BYTES"]
@@ -172,9 +172,9 @@ class _WritePartitionDoFn(beam.DoFn):
         count = [0]
 
         def counted():
-            for row in rows:
+            for packed in rows:
                 count[0] += 1
-                yield row
+                yield unpack_record(packed)
 
         shard = ""
         if not isinstance(window, GlobalWindow):
@@ -206,7 +206,7 @@ class _WriteRows(beam.PTransform):
     def expand(self, records):
         to_row, partition_of = self._to_row, self._partition_of
         return (records
-                | "KeyByPartition" >> beam.Map(lambda r: (partition_of(r), to_row(r)))
+                | "KeyByPartition" >> beam.Map(lambda r: (partition_of(r), pack_record(to_row(r))))
                 | "GroupByPartition" >> beam.GroupByKey()
                 | "WriteFiles" >> beam.ParDo(_WritePartitionDoFn(
                     self._schema, FileSystems.join(self._output_dir, self._folder),
