@@ -239,3 +239,25 @@ def test_clean_result_word_count_is_the_word_count_of_its_text():
     for text in texts:
         result = clean_text(text)
         assert result.word_count == word_count(result.text)
+
+
+def test_required_finder_finds_exactly_the_strings_a_key_contains(keys):
+    from transforms.clean import _RequiredFinder, _rule_set
+    strings = ["abc-d", "c-def", "cookie", "cookie settings", "settings", "kie s", "a", "ab",
+               "b", "xyz", "yz", "z"]
+    finder = _RequiredFinder(strings)
+    probes = ["abc-def", "xcookie settings", "cookies", "xyzab", "", "zzz", "settingsabc-d",
+              "c-dc-def", "yzxyz"]
+    for key in probes:
+        assert finder(key) == {s for s in strings if s in key}, key
+    for languages in LANGUAGES:
+        rule_set = _rule_set(load_rules(), languages)
+        required = {s for _, m in rule_set.compiled if m for s in m.required}
+        assert len(required) > 50
+        found_any = 0
+        for key in keys:
+            found = rule_set.find(key)
+            assert found == {s for s in required if s in key}, key
+            found_any += bool(found)
+        assert found_any > 20
+    assert _RequiredFinder([])("anything") == set()

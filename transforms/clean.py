@@ -199,8 +199,8 @@ class _Matcher:
     `.*`. Those starting with `\\b` are searched together behind one `\\b`,
     so positions inside words are skipped at once. Each of the three regexes
     runs only on a key holding one of the strings its every match contains
-    (`_required_strings`): a few `in` tests instead of trying dozens of
-    alternatives at every position of a line that matches none.
+    (`_required_strings`), instead of trying dozens of alternatives at every
+    position of a line that matches none.
     """
 
     def __init__(self, patterns: list[str]):
@@ -218,22 +218,87 @@ class _Matcher:
         self.full = _alternation(full)
         self.bounded = _alternation(bounded, "\\b")
         self.anywhere = _alternation(anywhere)
-        self._checks = [(regex, regex.fullmatch if regex is self.full else regex.search,
-                         _required_strings(regex))
-                        for regex in (self.full, self.bounded, self.anywhere) if regex]
+        self._checks = []
+        for regex in (self.full, self.bounded, self.anywhere):
+            if regex:
+                required = _required_strings(regex)
+                self._checks.append((regex, regex.fullmatch if regex is self.full else regex.search,
+                                     None if required is None else frozenset(required)))
+        self.required = frozenset().union(*(r for _, _, r in self._checks if r is not None))
 
-    def __call__(self, key: str) -> bool:
-        contains = key.__contains__
+    def __call__(self, key: str, present: Optional[set[str]] = None) -> bool:
+        """Whether the rule matches the key; `present`: the strings of `self.required`
+        the key contains, when already known (`_RequiredFinder`)."""
         for _, match, required in self._checks:
-            if (required is None or any(map(contains, required))) and match(key):
+            if required is not None:
+                if present is None:
+                    present = {s for s in self.required if s in key}
+                if required.isdisjoint(present):
+                    continue
+            if match(key):
                 return True
         return False
+
+
+def _trie_pattern(strings: list[str]) -> str:
+    """A regex of the strings as a trie: at each start it matches the longest of them."""
+    trie: dict = {}
+    for string in strings:
+        node = trie
+        for char in string:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def branch(node: dict) -> str:
+        children = [re.escape(c) + branch(node[c]) for c in sorted(node) if c]
+        if not children:
+            return ""
+        body = children[0] if len(children) == 1 else "(?:" + "|".join(children) + ")"
+        return f"(?:{body})?" if "" in node else body  # greedy: the longer string first
+    return branch(trie)
+
+
+class _RequiredFinder:
+    """The strings of a set that a key contains, found in one regex scan.
+
+    The strings form one trie regex that matches, at each start, the longest of
+    them there; each match stands for every string of the set it contains (the
+    shorter ones starting there, and those inside it). Searching again from the
+    next position after each match visits every start, so the answer is exactly
+    `{s for s in strings if s in key}` at the cost of about one pass.
+    """
+
+    def __init__(self, strings: Iterable[str]):
+        strings = sorted(set(strings))
+        self._search = re.compile(_trie_pattern(strings)).search if strings else None
+        self._within = {s: frozenset(o for o in strings if o in s) for s in strings}
+
+    def __call__(self, key: str) -> set[str]:
+        found: set[str] = set()
+        match = self._search(key) if self._search else None
+        while match:
+            found |= self._within[match.group()]
+            match = self._search(key, match.start() + 1)
+        return found
 
 
 @functools.lru_cache(maxsize=None)
 def _matcher(rule: Rule, languages: Optional[tuple[str, ...]]) -> Optional[_Matcher]:
     chosen = _chosen(rule, languages)
     return _Matcher(chosen) if chosen else None
+
+
+class _RuleSet:
+    """A rule table's matchers for some languages, and one finder of the strings they require."""
+
+    def __init__(self, rules: tuple[Rule, ...], languages: Optional[tuple[str, ...]]):
+        self.compiled = [(rule, _matcher(rule, languages)) for rule in rules]
+        self.find = _RequiredFinder(s for _, m in self.compiled if m for s in m.required)
+
+
+@functools.lru_cache(maxsize=64)
+def _rule_set(rules: tuple[Rule, ...], languages: Optional[tuple[str, ...]]) -> _RuleSet:
+    return _RuleSet(rules, languages)
 
 
 @functools.lru_cache(maxsize=4)
@@ -337,6 +402,16 @@ class _Lines:
                       for line in self.lines]
         self.kinds: list[Optional[str]] = [None] * len(self.lines)
         self._bracketed: dict[int, Optional[str]] = {}
+        self.find: Optional[_RequiredFinder] = None  # set by clean_text
+        self._present: dict[str, set[str]] = {}
+
+    def present(self, key: str) -> Optional[set[str]]:
+        """The required strings of the rules that the key contains (None: no finder)."""
+        if self.find is None:
+            return None
+        if key not in self._present:
+            self._present[key] = self.find(key)
+        return self._present[key]
 
     def bracketed(self, i: int) -> Optional[str]:
         """The key of the text inside the brackets that enclose line i's key, if they do."""
@@ -355,10 +430,11 @@ def _matches(rule: Rule, matcher: Optional[_Matcher], lines: _Lines, i: int,
              sentence: bool) -> bool:
     if not matcher or lines.words[i] > rule.max_words or (sentence and rule.not_prose):
         return False
-    if matcher(lines.keys[i]):
+    key = lines.keys[i]
+    if matcher(key, lines.present(key)):
         return True
     inner = lines.bracketed(i)  # "(Photo: AFP)" also matches as "photo: afp"
-    return inner is not None and matcher(inner)
+    return inner is not None and matcher(inner, lines.present(inner))
 
 
 def _apply_rules(lines: _Lines, compiled: list, wheres: set[str], top: int, bottom: int) -> None:
@@ -431,9 +507,10 @@ def clean_text(text: str, *, title: Optional[str] = None, site_name: Optional[st
         the quality flags of the kept text.
     """
     rules = load_rules() if rules is None else rules
-    languages = _languages(language)
-    compiled = [(rule, _matcher(rule, languages)) for rule in rules]
+    rule_set = _rule_set(rules, _languages(language))
+    compiled = rule_set.compiled
     lines = _Lines(text or "")
+    lines.find = rule_set.find
     titles = _title_keys(title)
     for other in other_titles:
         titles |= {k for k in _title_keys(other) if len(k.split()) >= 4}
