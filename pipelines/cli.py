@@ -6,7 +6,7 @@ import logging
 import sys
 from typing import Optional
 
-from pipelines.memory import limit_malloc_arenas
+from transforms.memory import limit_malloc_arenas, start_memory_trimmer
 
 __all__ = ["main"]
 
@@ -34,7 +34,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"newsbeam: unknown command {command!r}\n\n{_USAGE}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    limit_malloc_arenas()   # before any thread starts: see pipelines/memory.py
+    limit_malloc_arenas()   # before any thread starts: see transforms/memory.py
+    start_memory_trimmer()
     module = importlib.import_module(COMMANDS[command][0])
     if any(a in ("-h", "--help") for a in rest) and hasattr(module, "build_arg_parser"):
         module.build_arg_parser().print_help()

@@ -1,4 +1,4 @@
-"""pipelines.memory: glibc's malloc arenas capped for the process and its children."""
+"""transforms.memory: glibc's malloc arenas capped for the process and its children."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from pipelines.memory import limit_malloc_arenas
+from transforms.memory import limit_malloc_arenas
 
 glibc_only = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc malloc only")
 
@@ -55,13 +55,13 @@ def test_threads_get_their_own_arenas_without_the_cap():
 
 @glibc_only
 def test_cap_holds_for_threads_started_after_it():
-    prefix = "from pipelines.memory import limit_malloc_arenas\nassert limit_malloc_arenas(2) == 2\n"
+    prefix = "from transforms.memory import limit_malloc_arenas\nassert limit_malloc_arenas(2) == 2\n"
     assert _arenas(prefix, _env()) <= 2
 
 
 @glibc_only
 def test_child_processes_inherit_the_cap():
-    code = ("import os, subprocess, sys\nfrom pipelines.memory import limit_malloc_arenas\n"
+    code = ("import os, subprocess, sys\nfrom transforms.memory import limit_malloc_arenas\n"
             "limit_malloc_arenas(3)\n"
             "print(subprocess.run([sys.executable, '-c', 'import os; print(os.environ[\"MALLOC_ARENA_MAX\"])'],"
             " capture_output=True, text=True).stdout.strip())")
@@ -97,3 +97,32 @@ def test_a_packed_article_round_trips_and_is_smaller_than_its_beam_encoding():
     packed = pack_record(article)
     assert unpack_record(packed) == article
     assert len(packed) < len(coders.FastPrimitivesCoder().encode(article)) / 2
+
+
+@glibc_only
+def test_the_trimmer_returns_freed_heap_memory_to_the_system():
+    # Small blocks (pymalloc and malloc's heap, not mmap) interleaved with survivors:
+    # freeing all but the survivors leaves holes the heap cannot give back by itself.
+    code = textwrap.dedent("""
+        import time
+        from transforms.memory import start_memory_trimmer
+        def rss():
+            return int(open("/proc/self/statm").read().split()[1]) * 4096 >> 20
+        blocks = [bytes(1000 + i % 7) for i in range(300_000)]
+        survivors = blocks[::100]
+        del blocks
+        before = rss()
+        assert start_memory_trimmer(0.05) is start_memory_trimmer(0.05)
+        time.sleep(0.5)
+        print(before, rss())
+    """)
+    out = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, check=True)
+    before, after = map(int, out.stdout.split())
+    assert after < before - 100, (before, after)
+
+
+def test_the_trimmer_can_be_turned_off(monkeypatch):
+    from transforms.memory import start_memory_trimmer
+
+    monkeypatch.setenv("NEWSBEAM_TRIM_SECONDS", "0")
+    assert start_memory_trimmer() is None
