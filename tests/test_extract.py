@@ -141,7 +141,8 @@ LOADER_CASES = {
     "empty": "",
     "text": "just some text",
     "lone surrogate": _page("<p>a\ud800b</p>" + _paragraphs(1)),
-    "latin-1 charset": "<html><head><meta charset='iso-8859-1'></head><body><p>Caf\u00e9 \u20ac</p></body></html>",
+    "latin-1 charset": "<html><head><meta charset='iso-8859-1'></head><body><p>Caf\u00e9 \u20ac</p>"
+                       "</body></html>",
 }
 
 
@@ -201,6 +202,29 @@ def test_set_xpaths_find_what_trafilaturas_regex_xpaths_find(name, golden_pages)
             found += len(theirs(tree))
     assert found  # the pages exercise the expressions
     assert all("re:test" not in xpath._xpath.path for xpath in SET_XPATHS[name])
+
+
+ODD_AUTHOR_MARKUP = (
+    "<div><rel>me</rel>Jane Doe</div><span><rel>you</rel>Not Her</span><author>John Roe</author>"
+    "<div class='title' data-component='FigureX'>t<span itemprop='reauthor'>x</span></div>"
+    "<section id='comments-2'><a class='author-name'>Commenter</a></section>"
+    "<h3 id='zuozhe'>Li Wei</h3><h4 class='byl'>Byl</h4><i data-component='SmallByline'>Bylined</i>")
+
+
+def test_the_attribute_forms_find_what_trafilaturas_author_xpaths_find():
+    from copy import deepcopy
+    from transforms.extract import _ATTRIBUTE_FORMS
+    forms = set(_ATTRIBUTE_FORMS.values())
+    assert {x._xpath.path for x in _AUTHOR_XPATHS + _AUTHOR_DISCARD_XPATHS[:1]} <= forms
+    page = load_html(_page(ODD_AUTHOR_MARKUP + _paragraphs(2)))
+    inner = deepcopy(page.find(".//div[@class='title']"))  # a tree whose root matches
+    for tree in (page, inner):
+        for mine, theirs in zip(_AUTHOR_XPATHS + _AUTHOR_DISCARD_XPATHS, _regex_xpaths("author")
+                                + _regex_xpaths("author discard"), strict=True):
+            assert mine(tree, _Labels(tree)) == theirs(tree)
+    assert [el.tag for el in _AUTHOR_XPATHS[0](page, _Labels(page))] == ["div", "author", "a"]
+    assert inner not in _AUTHOR_DISCARD_XPATHS[0](inner, _Labels(inner))
+    assert _author(page, _Labels(page)) == extract_author(page)
 
 
 def test_a_set_xpath_takes_the_regex_xpath_on_a_value_no_xpath_node_can_carry():

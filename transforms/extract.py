@@ -363,7 +363,8 @@ class _SetXPath:
     lxml calls Python's `re.search` once per element for each `re:test`
     (about 3 ms per expression on a news page). Here each test becomes
     `@attr = $vN`, $vN holding the page's distinct `attr` values that the
-    regex finds (`_Labels`): the same elements, in the same order. A page
+    regex finds (`_Labels`): the same elements, in the same order. An
+    expression of `_ATTRIBUTE_FORMS` is evaluated in its form there. A page
     with a value no XPath node can carry (a control character) gets the
     original expression.
     """
@@ -380,8 +381,9 @@ class _SetXPath:
             self._tests.append((match[1], re.compile(match[2])))
             return f"@{match[1]} = $v{len(self._tests) - 1}"
 
-        self._xpath = etree.XPath(self._TEST.sub(as_set_test, xpath.path),
-                                  namespaces={"re": REGEXP_NS})
+        path = self._TEST.sub(as_set_test, xpath.path)
+        path = _ATTRIBUTE_FORMS.get(" ".join(xpath.path.split()), path)
+        self._xpath = etree.XPath(path, namespaces={"re": REGEXP_NS})
 
     def __call__(self, tree, labels: _Labels) -> list:
         try:
@@ -390,6 +392,44 @@ class _SetXPath:
         except ValueError:
             return self._original(tree)
         return self._xpath(tree, **variables)
+
+
+# trafilatura's author XPaths (keys: their text, white space collapsed) written as tests
+# of attribute nodes whose parents are then kept: libxml2 then tests each attribute once
+# where the original form tests every element against every clause (3x faster). Same
+# elements in document order; $vN is the N-th `re:test` of the original, as a set test.
+_IS = "[self::a or self::address or self::div or self::link or self::p or self::span or self::strong]"
+_ATTRIBUTE_FORMS = {
+    "//*[self::a or self::address or self::div or self::link or self::p or self::span or self::strong]"
+    "[ @rel='author' or @id='author' or @class='author' or @itemprop='author name' or rel='me' or "
+    "@data-testid='AuthorCard' or @data-testid='AuthorURL' or "
+    "re:test(@class, 'author-?name|AuthorName|authorName')]|//author":
+        "(/descendant::*/@rel[. = 'author'] | /descendant::*/@id[. = 'author']"
+        " | /descendant::*/@class[. = 'author' or . = $v0] | /descendant::*/@itemprop[. = 'author name']"
+        " | /descendant::*/@data-testid[. = 'AuthorCard' or . = 'AuthorURL'] | /descendant::rel[. = 'me'])"
+        f"/parent::*{_IS} | /descendant::author",
+    "//*[self::a or self::div or self::h3 or self::h4 or self::p or self::span][ @class='byline' or "
+    "@class='username' or @class='byl' or @class='BBL' or contains(@itemprop, 'author') or "
+    "re:test(@id, 'author|zuozhe|bianji|xiaobian') or re:test(@class, 'author|channel-name|zuozhe|"
+    "bianji|xiaobian|submitted-by|posted-by|journalist-name')]":
+        "(/descendant::*/@class[. = 'byline' or . = 'username' or . = 'byl' or . = 'BBL' or . = $v1]"
+        " | /descendant::*/@itemprop[contains(., 'author')] | /descendant::*/@id[. = $v0])"
+        "/parent::*[self::a or self::div or self::h3 or self::h4 or self::p or self::span]",
+    "//*[ contains(@data-component, 'Byline') or contains(@itemprop, 'author') or "
+    "re:test(@id, '[Aa]uthor') or re:test(@class, '[Aa]uthor|screenname|writer|[Bb]yline')]":
+        "(/descendant::*/@data-component[contains(., 'Byline')]"
+        " | /descendant::*/@itemprop[contains(., 'author')] | /descendant::*/@id[. = $v0]"
+        " | /descendant::*/@class[. = $v1])/parent::*",
+    ".//*[self::a or self::div or self::section or self::span][ @id='comments' or @class='comments' or "
+    "@class='title' or @class='date' or re:test(@id, '^comments|comment-?list|ProductReviews') or "
+    "re:test(@class, '^[Cc]omments|commentlist|comments-list|sidebar|is-hidden|quote|embedly-instagram|"
+    "article-(?:share|support)|print|category|meta-date|meta-reviewer') or "
+    "contains(@data-component, 'Figure')]":
+        "(./descendant::*/@id[. = 'comments' or . = $v0]"
+        " | ./descendant::*/@class[. = 'comments' or . = 'title' or . = 'date' or . = $v1]"
+        " | ./descendant::*/@data-component[contains(., 'Figure')])"
+        "/parent::*[self::a or self::div or self::section or self::span]",
+}
 
 
 def _set_xpaths(name: str) -> list[_SetXPath]:
