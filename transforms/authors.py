@@ -26,6 +26,12 @@ _DATA = Path(__file__).with_name("agencies.json")
 _WS = re.compile(r"\s+")
 # What `_name_key` drops: all but letters, digits and spaces.
 _NOT_NAME_KEY = re.compile(r"[^\w ]+|_+")
+_SOURCE_LABEL = re.compile(r"^(?:©|\(c\)|copyright|quelle|source|sources|fuente|fonte|bron|agence|"
+                           r"agentur|agency)\s*[:\s]\s*")
+_AFTER_HYPHEN = re.compile(r"(?<=[-'’])(\w)")
+_SPACE_OR_HYPHEN = re.compile(r"[\s\-]+")
+_WORD_SEPARATORS = re.compile(r"[\s\-_.]+")
+_HANDLE_SEPARATOR = re.compile(r"[-_.]")
 _PREFIX = re.compile(
     r"^(?:(?:text|texte|textes|texto|testo|tekst|autor(?:in|en)?|auteur(?:e|s)?|author(?:s)?|"
     r"autore|reporting|report|reportage|written|posted|published|story|words|"
@@ -126,8 +132,7 @@ def _clean(value: str) -> str:
 def agency_name(value: str) -> Optional[str]:
     """The canonical agency a credit names ('afp' -> 'AFP'), or None."""
     key = _clean(value).casefold()
-    key = re.sub(r"^(?:©|\(c\)|copyright|quelle|source|sources|fuente|fonte|bron|agence|"
-                 r"agentur|agency)\s*[:\s]\s*", "", key).strip(" .:")
+    key = _SOURCE_LABEL.sub("", key).strip(" .:")
     return _data()[0].get(key)
 
 
@@ -144,7 +149,7 @@ def normalise_person(name: str) -> str:
     letters = [c for c in name if c.isalpha()]
     if letters and all(c.isupper() for c in letters if c.isalpha()) and not _CJK.search(name):
         name = " ".join(w.capitalize() if len(w) > 1 else w for w in name.split(" "))
-        name = re.sub(r"(?<=[-'’])(\w)", lambda m: m.group(1).upper(), name)
+        name = _AFTER_HYPHEN.sub(lambda m: m.group(1).upper(), name)
     words = name.split()
     if len(words) in (4, 6) and words[:len(words) // 2] == words[len(words) // 2:]:
         name = " ".join(words[:len(words) // 2])  # 'Olivier Minot Olivier Minot'
@@ -155,7 +160,7 @@ def normalise_person(name: str) -> str:
 def _initials_of_site(name: str, site_keys: set[str]) -> bool:
     """'Deutsche Welle' on dw.com, 'Neue Zürcher Zeitung' on nzz.ch: a name whose
     initials (three letters at least) spell a site key is the site."""
-    words = [w for w in re.split(r"[\s\-]+", name) if w[:1].isalpha()]
+    words = [w for w in _SPACE_OR_HYPHEN.split(name) if w[:1].isalpha()]
     initials = "".join(w[0] for w in words).casefold()
     return len(words) >= 2 and len(initials) >= 3 and initials in site_keys
 
@@ -192,7 +197,7 @@ def _names_organisation(piece: str, site_keys: set[str]) -> bool:
     _, not_persons, not_words = _data()
     key = piece.casefold()
     return (key in not_persons or bool(site_keys and is_site_name(piece, site_keys))
-            or any(w in not_words for w in re.split(r"[\s\-_.]+", key)))
+            or any(w in not_words for w in _WORD_SEPARATORS.split(key)))
 
 
 def _looks_like_handle(name: str, site_keys: set[str]) -> bool:
@@ -205,7 +210,7 @@ def _looks_like_handle(name: str, site_keys: set[str]) -> bool:
     key = name.casefold().strip(".")
     if not _HANDLE.match(name) or key in not_persons or key in _NOT_HANDLES:
         return False
-    if any(part in not_words or part in _NOT_HANDLES for part in re.split(r"[-_.]", key)):
+    if any(part in not_words or part in _NOT_HANDLES for part in _HANDLE_SEPARATOR.split(key)):
         return False
     if agency_name(name) or (site_keys and is_site_name(name, site_keys)):
         return False
@@ -413,10 +418,16 @@ _SOURCES = re.compile(r"(?:(?:wire\s+|agency\s+)?reports?|information|informatio
 _LEAD_AGENCY = re.compile(r"^[^\n]{0,80}?\((?P<agency>[A-Za-zÀ-ÿ./ -]{2,30})\)\s*[–—-]")
 
 
+@functools.lru_cache(maxsize=2)
+def _text_lines(text: str) -> tuple[str, ...]:
+    """The stripped non-empty lines of a text (both text scans below read the same text)."""
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
 def contributor_credits(text: str, site_keys: set[str]) -> Credits:
     """Credits from contributor lines at the start or end of the text."""
     credits = Credits()
-    lines = [l.strip() for l in (text or "").splitlines() if l.strip()]
+    lines = _text_lines(text or "")
     if not lines:
         return credits
     candidates = lines[:3] + lines[-6:] if len(lines) > 9 else lines
@@ -441,7 +452,7 @@ def contributor_credits(text: str, site_keys: set[str]) -> Credits:
 def signature_credits(text: str, site_keys: set[str]) -> Credits:
     """A bare person's name as the last line of the text (a signature), if any."""
     credits = Credits()
-    lines = [l.strip() for l in (text or "").splitlines() if l.strip()]
+    lines = _text_lines(text or "")
     if len(lines) >= 3 and len(lines[-1]) <= 40 and not lines[-1].endswith((".", "!", "?", ":")):
         name = normalise_person(lines[-1])
         if len(name.split()) <= 4 and _looks_like_person(name, site_keys):

@@ -41,6 +41,9 @@ _UPDATED_META = (
 SOURCE_WEIGHTS = {"feed": 2.0, "jsonld": 2.0, "meta": 1.5, "time": 1.0, "jsonld_created": 0.5,
                   "htmldate": 0.5, "trafilatura": 0.25}
 _ISO_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+_OFFSET_WITHOUT_COLON = re.compile(r"([+-]\d{2})(\d{2})$")
+_EXTRA_DIGITS = re.compile(r"(\.\d{6})\d+")
+_CLOCK_TIME = re.compile(r"\d{1,2}:\d{2}")
 _EPOCH = re.compile(r"^\d{10}(\d{3})?$")
 
 
@@ -86,14 +89,14 @@ def parse_datetime(value: Any) -> Optional[tuple[dt.datetime, bool]]:
     try:
         if _ISO_LIKE.match(text):
             iso = text.replace("Z", "+00:00").replace(" ", "T", 1)
-            iso = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", iso)
-            iso = re.sub(r"(\.\d{6})\d+", r"\1", iso)
+            iso = _OFFSET_WITHOUT_COLON.sub(r"\1:\2", iso)
+            iso = _EXTRA_DIGITS.sub(r"\1", iso)
             parsed = dt.datetime.fromisoformat(iso)
             has_time = len(text) > 10
         else:
             from dateutil import parser as date_parser
             parsed = date_parser.parse(text, fuzzy=False)
-            has_time = bool(re.search(r"\d{1,2}:\d{2}", text))
+            has_time = bool(_CLOCK_TIME.search(text))
     except (ValueError, OverflowError, TypeError):
         try:
             parsed = dt.datetime.fromisoformat(text[:10])

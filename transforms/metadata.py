@@ -41,6 +41,8 @@ _DATELINE_TITLECASE = re.compile(
     r"\s*\((?P<agency>[^()\n]{2,40})\)\s*(?:[–—:]|-{1,2})\s+(?=\S)")
 _TAGS = re.compile(r"<[^>]+>")
 _SPACES = re.compile(r"\s+")
+_KEYWORD_SEPARATOR = re.compile(r"[,;]")
+_NAME_SEPARATOR = re.compile(r";|\|")
 
 
 def split_dateline(text: str, title: Optional[str] = None) -> tuple[Optional[str], Optional[str], str]:
@@ -102,7 +104,7 @@ def _split_keywords(value: Any) -> list[str]:
         return [k for v in value for k in _split_keywords(v)]
     if not isinstance(value, str):
         return []
-    return [k.strip() for k in re.split(r"[,;]", value) if k.strip()]
+    return [k.strip() for k in _KEYWORD_SEPARATOR.split(value) if k.strip()]
 
 
 def _site_name(page: dict, article_ld: list[dict], entry, extracted: dict,
@@ -150,7 +152,7 @@ def _topics(page: dict, article_ld: list[dict], extracted: dict) -> list[str]:
     values += _split_keywords(extracted.get("tags"))
     seen, out = set(), []
     for value in values:
-        value = re.sub(r"\s+", " ", value).strip()
+        value = _SPACES.sub(" ", value).strip()
         key = value.casefold()
         if value and len(value) <= 60 and key not in seen and ":" not in value:
             seen.add(key)
@@ -194,7 +196,8 @@ def _credit_sources(page: dict, article_ld: list[dict], entry, extracted: dict, 
         ("meta", meta_names),
         ("byline", byline),
         ("trafilatura", _authors.person_names(
-            re.split(r";|\|", traf_author), keys, handles=not re.search(r";|\|", traf_author))),
+            _NAME_SEPARATOR.split(traf_author), keys,
+            handles=not _NAME_SEPARATOR.search(traf_author))),
         ("feed", _authors.person_names(getattr(entry, "authors", None) or [], keys, handles=True)),
         ("text", _authors.contributor_credits(text, keys)),
         ("jsonld_creator", _authors.jsonld_credits(article_ld, keys, key="creator")),

@@ -34,6 +34,7 @@ _QUOTES = str.maketrans({c: "" for c in "\"“”„‟«»‹›″"} | {c: "'"
                         | {c: "-" for c in "‐‑‒–—―−"})
 _NOT_ALNUM = re.compile(r"[\W_]+")
 _SPACES = re.compile(r"\s+")
+_SCHEME = re.compile(r"^[a-z]+://")
 _FORMAT_CHARS = re.compile(r"[\u00ad\u200b-\u200f\u2060\ufeff]")
 _ELLIPSIS = re.compile(r"\s*(\.{3}|…)\s*$")
 _GENERIC = re.compile(r"^(home|homepage|accueil|startseite|inicio|news|nachrichten|"
@@ -82,7 +83,7 @@ def site_keys(site_names: Iterable[Optional[str]], url: Optional[str] = None) ->
     """Comparison keys of the site's names and of its host's labels ('lemonde')."""
     keys = {_key(n) for n in site_names if n}
     if url:
-        host = re.sub(r"^[a-z]+://", "", url.lower()).split("/")[0].split(":")[0]
+        host = _SCHEME.sub("", url.lower()).split("/")[0].split(":")[0]
         labels = [l for l in host.split(".") if l not in ("www", "m", "amp", "edition", "web")]
         if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL:
             labels = labels[:-2] + [labels[-2] + labels[-1]]
@@ -123,7 +124,7 @@ def strip_site_affixes(title: Optional[str], keys: set[str],
     """
     if not title:
         return title
-    title = re.sub(r"\s+", " ", title).strip()
+    title = _SPACES.sub(" ", title).strip()
     parts = _segments(title)
     texts, seps = parts[0::2], parts[1::2]
     sections = [s.strip() for s in sections if s and s.strip()]
@@ -381,7 +382,7 @@ def choose_title(candidates: Sequence[tuple[str, Optional[str]]], keys: set[str]
     for source, raw in candidates:
         if not raw or not raw.strip():
             continue
-        raw = re.sub(r"\s+", " ", raw).strip()
+        raw = _SPACES.sub(" ", raw).strip()
         text = strip_site_affixes(raw, keys, sections)
         if not text or _GENERIC.match(text.strip()) or len(_key(text)) < 2:
             continue
