@@ -261,3 +261,17 @@ def test_required_finder_finds_exactly_the_strings_a_key_contains(keys):
             found_any += bool(found)
         assert found_any > 20
     assert _RequiredFinder([])("anything") == set()
+
+
+@pytest.mark.parametrize("key", [
+    "", "...", "a b c a b c", "le mot le mot le mot", "x y z w x y z w", "Un titre complet ici",
+    "l'homme l'homme l'homme l homme l homme l homme", "a-b c a-b c a-b c", "abc abcd abc abcd",
+])
+def test_pre_check_of_titles_and_doubled_lines_never_skips_one(key):
+    from transforms.clean import _doubled, _may_repeat, _title_keys, _tokens
+    titles = _title_keys("Un titre complet ici") | _title_keys("Le mot, le mot, le mot")
+    firsts = {k.split(" ", 1)[0] for k in titles}
+    tokens = _tokens(key)
+    if tokens in titles or _doubled(tokens):
+        assert _may_repeat(key, firsts)
+    assert not _may_repeat("un autre texte", set())

@@ -355,6 +355,16 @@ def _title_keys(title: Optional[str]) -> set[str]:
     return {k for k in keys if k}
 
 
+def _may_repeat(key: str, title_firsts: set[str]) -> bool:
+    """False when the key's tokens can be neither a title key nor `_doubled`: a cheap
+    test before the tokens are joined. Both need the first token (`\\w+`) to start a
+    title key, or to come back later in the key (the second half starts with it)."""
+    first = _TOKEN.search(key)
+    if first is None:
+        return False  # no token: the empty key is neither
+    return first.group() in title_firsts or key.find(first.group(), first.end()) >= 0
+
+
 def _doubled(key: str) -> bool:
     """True for a line made of the same text twice, such as a link title and its alt text."""
     words = key.split()
@@ -442,12 +452,17 @@ def _apply_rules(lines: _Lines, compiled: list, wheres: set[str], top: int, bott
     active = [(rule, matcher) for rule, matcher in compiled if matcher and rule.where in wheres]
     most_words = max((rule.max_words for rule, _ in active), default=-1)
     for i in range(len(lines.lines)):
-        if lines.kinds[i] is not None or lines.table[i] or lines.words[i] > most_words:
+        words = lines.words[i]
+        if lines.kinds[i] is not None or lines.table[i] or words > most_words:
             continue  # longer than any rule allows
+        sentence = lines.sentence[i]
         for rule, matcher in active:
-            if not _in_region(rule.where, i, top, bottom):
+            # _matches tests these too; here they skip the call
+            if words > rule.max_words or (sentence and rule.not_prose):
                 continue
-            if _matches(rule, matcher, lines, i, lines.sentence[i]):
+            if rule.where != "anywhere" and not _in_region(rule.where, i, top, bottom):
+                continue
+            if _matches(rule, matcher, lines, i, sentence):
                 lines.kinds[i] = rule.kind
                 if rule.then == "link_list":
                     _take_link_list(lines, i, rule.kind, compiled)
@@ -515,8 +530,9 @@ def clean_text(text: str, *, title: Optional[str] = None, site_name: Optional[st
     for other in other_titles:
         titles |= {k for k in _title_keys(other) if len(k.split()) >= 4}
     site = _token_key(site_name) if site_name else ""
+    title_firsts = {k.split(" ", 1)[0] for k in titles}
     for i, line in enumerate(lines.lines):
-        if lines.words[i] > KEY_MAX_WORDS:
+        if lines.words[i] > KEY_MAX_WORDS or not _may_repeat(lines.keys[i], title_firsts):
             continue
         key = _tokens(lines.keys[i])
         if titles and key in titles:
