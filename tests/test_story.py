@@ -168,8 +168,18 @@ def test_word_cache_falls_back_when_unusable(tmp_path):
     np.savez(path, hashes=np.array([3, 2], dtype=np.int64), buckets=np.array([0, 1], dtype=np.uint16))
     again = TermRarity(cache_dir=str(tmp_path / "cache"))
     assert again._word_cache().read("fr") is None               # unsorted keys: not a table
-    assert again.zipf("président", "fr") == good.zipf("président", "fr")
-    assert again._cache.read("fr") is not None
+    good._table("de")
+    [path] = (tmp_path / "cache").glob("wordfreq-*/de-*.npz")
+    path.write_bytes(path.read_bytes()[:5000])                  # a zip cut short
+    assert TermRarity(cache_dir=str(tmp_path / "cache"))._word_cache().read("de") is None
+
+
+def test_rarity_with_its_cache_survives_pickling(tmp_path, monkeypatch):
+    import pickle
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    clone = pickle.loads(pickle.dumps(TermRarity()))
+    assert clone.zipf("président", "fr") == TermRarity(cache_dir=None).zipf("président", "fr")
+    assert list(tmp_path.glob("newsbeam/wordfreq-*/fr-*-k1.npz"))    # the default folder, filled
 
 
 def test_word_keys_are_equal_exactly_when_str_hashes_are():

@@ -39,7 +39,7 @@ import os
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Optional, Sequence, Union
 
 __all__ = ["StoryParams", "StoryDoc", "TermRarity", "word_keys", "story_vector", "blocking_keys",
            "block_features", "bucketed", "time_buckets", "CompactVector", "edge_vector",
@@ -245,7 +245,7 @@ class _WordCache:
         try:
             with np.load(self._path(lang)) as data:
                 hashes, buckets = data["hashes"], data["buckets"]
-        except (OSError, KeyError, ValueError, EOFError):
+        except Exception:           # missing, unreadable or broken (a bad zip, no such array)
             return None
         if (hashes.dtype != np.int64 or buckets.dtype != np.uint16 or len(hashes) != len(buckets)
                 or (len(buckets) and int(buckets.max()) >= self.buckets)
@@ -273,9 +273,6 @@ class _WordCache:
             return False
 
 
-_DEFAULT_CACHE = object()
-
-
 class TermRarity:
     """Background rarity of words per language, from wordfreq's frequency lists.
 
@@ -284,15 +281,15 @@ class TermRarity:
     words at or above `min_zipf` are kept (about 180k a language), as a
     compact `_RarityTable` (word hashes and buckets, about 2-3 MB a language).
     Tables load lazily per language, from a file cache of built tables when
-    there is one (`cache_dir`, default `$XDG_CACHE_HOME/newsbeam` or
-    `~/.cache/newsbeam`; None: no cache), else from wordfreq (and the cache is
-    filled). `zipfs` looks up many words at once (what `story_vector` uses).
+    there is one (`cache_dir`: a folder; True, the default, for
+    `$XDG_CACHE_HOME/newsbeam` or `~/.cache/newsbeam`; None or False for no
+    cache), else from wordfreq (and the cache is filled). `zipfs` looks up many words at once (what `story_vector` uses).
     Share one instance per worker process (`DoFn.setup` with
     `apache_beam.utils.shared.Shared`); pickling drops the tables.
     """
 
     def __init__(self, cut: float = 6.0, default_language: str = "en", min_zipf: float = 1.5,
-                 unknown_zipf: float = 1.0, cache_dir=_DEFAULT_CACHE):
+                 unknown_zipf: float = 1.0, cache_dir: Union[str, bool, None] = True):
         import numpy as np
         self.cut = cut
         self.default_language = default_language
@@ -313,8 +310,8 @@ class TermRarity:
         return state
 
     def _word_cache(self) -> Optional[_WordCache]:
-        if self._cache is None and self.cache_dir is not None:
-            root = _cache_root() if self.cache_dir is _DEFAULT_CACHE else self.cache_dir
+        if self._cache is None and self.cache_dir:
+            root = _cache_root() if self.cache_dir is True else str(self.cache_dir)
             try:
                 self._cache = _WordCache(root, self._last + 1)
             except Exception:          # no wordfreq metadata: no cache
