@@ -134,6 +134,7 @@ class _Profiles:
                     self.only_language[gram] = language
         self._chars = _NormalisedChars()
         self._words: dict[str, list[int]] = {}
+        self._no_space_gram = " " not in self.index  # the n-gram " " is never counted
 
     def _word_ngrams(self, word: str) -> list[int]:
         """Row numbers of a word's n-grams, as langdetect's NGram buffer emits them.
@@ -148,6 +149,12 @@ class _Profiles:
             return ids
         get, ids = self.index.get, []
         padded = " " + word
+        if self._no_space_gram and sum(map(str.isupper, word)) < 2:
+            # No two upper-case characters in a row: no n-gram is skipped.
+            grams = [padded[end - n:end] for end in range(2, len(padded) + 1)
+                     for n in (1, 2, 3) if n <= end]
+            ids = [row for row in map(get, grams) if row is not None]
+            return self._keep(word, ids)
         upper_before = False
         for end in range(2, len(padded) + 1):
             upper = padded[end - 1].isupper()
@@ -160,6 +167,9 @@ class _Profiles:
                 row = get(gram)
                 if row is not None and gram != " ":
                     ids.append(row)
+        return self._keep(word, ids)
+
+    def _keep(self, word: str, ids: list[int]) -> list[int]:
         if len(self._words) >= _WORD_CACHE_SIZE:
             self._words.clear()
         self._words[word] = ids
