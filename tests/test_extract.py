@@ -75,6 +75,9 @@ PAGES = {
     "meta_classes_with_category_links": _page(
         "<div class='post-meta'><a href='/categories/local/'>Local</a><a href='/x/'>X</a></div>"
         "<div class='tagcloud'><a href='/tags/rain/'>Rain</a></div>" + _paragraphs(6)),
+    "tag_like_links_in_tag_blocks": _page(
+        "<div class='tags'><a href='/tagesthemen/'>Tagesthemen</a><a href='/categorie'>C</a></div>"
+        + _paragraphs(6)),
     "tag_links_outside_tag_blocks": _page(_paragraphs(6) + "<a href='/tag/other/'>Other</a>",
                                           "<meta name='subject' content='Budget'>"),
 }
@@ -107,6 +110,18 @@ def test_metadata_is_trafilaturas(golden_pages):
     meta = trafilatura_metadata(load_html(PAGES["jsonld"]), URL)
     assert meta["author"] == "Jane Miller" and meta["title"] == "Council approves the budget"
     assert meta["date"] == "2025-03-18"
+
+
+def test_metadata_from_the_page_evidence_values_is_the_same(golden_pages):
+    from transforms.page_meta import attribute_values
+    for name, page in _all_pages(golden_pages).items():
+        tree = load_html(page)
+        expected = trafilatura_metadata(tree, URL)
+        assert trafilatura_metadata(tree, URL, attribute_values(tree)) == expected, name
+    tree = load_html(PAGES["author_in_sidebar_only"])  # 'postAuthor': found by a regex test
+    values = dict(attribute_values(tree), **{"class": []})  # the class values are taken as given
+    assert trafilatura_metadata(tree, URL).get("author") == "Lars Olsen"
+    assert trafilatura_metadata(tree, URL, values).get("author") is None
 
 
 def test_text_is_trafilaturas_fast_text_or_its_full_text(golden_pages):

@@ -254,3 +254,16 @@ def test_an_itemprop_date_with_an_empty_content_and_no_datetime_does_not_raise()
                        '<span itemprop="dateModified" content="" datetime="2025-01-02">x</span>')["times"]
     assert times == [{"datetime": "", "itemprop": "datePublished"},
                      {"datetime": "2025-01-02", "itemprop": "dateModified"}]
+
+
+def test_attribute_values_given_by_the_caller_give_the_same_evidence():
+    from transforms.page_meta import attribute_values
+    tree = lxml.html.document_fromstring(PAGE)
+    values = attribute_values(tree)
+    assert values["class"] == ["byline"] and values["rel"] == ["author"]
+    assert values["itemprop"] == ["datePublished"]
+    assert collect_page_meta(tree, "https://quotidien.example/a", values) == collect_page_meta(
+        tree, "https://quotidien.example/a")
+    # the evidence comes from the values given: none given, no byline candidate
+    empty = {name: [] for name in values}
+    assert collect_page_meta(tree, None, empty)["byline"] == []

@@ -23,6 +23,7 @@ without metadata. Text and metadata are trafilatura's, with less work.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import html
 import re
 from typing import Any, Iterable, Optional
@@ -185,12 +186,22 @@ def _repair_html(html: str, beginning: str) -> str:
     return html
 
 
-def _collect_page_meta(tree, url: Optional[str]) -> dict[str, Any]:
+def _collect_page_meta(tree, url: Optional[str],
+                       values: Optional[dict[str, list[str]]] = None) -> dict[str, Any]:
     try:
         from transforms.page_meta import collect_page_meta
     except ImportError:  # the metadata module is optional for extraction alone
         return {}
-    return collect_page_meta(tree, url)
+    return collect_page_meta(tree, url, values)
+
+
+def _attribute_values(tree) -> Optional[dict[str, list[str]]]:
+    """The page's class, id, ... values, read once for the page evidence and trafilatura's metadata."""
+    try:
+        from transforms.page_meta import attribute_values
+    except ImportError:  # the metadata module is optional for extraction alone
+        return None
+    return attribute_values(tree)
 
 
 def extract_document(html: str, url: Optional[str] = None) -> ExtractedDocument:
@@ -206,8 +217,9 @@ def extract_document(html: str, url: Optional[str] = None) -> ExtractedDocument:
     tree = load_page(html)
     if tree is None:
         return ExtractedDocument(text="", page_meta={}, extracted_meta={})
-    page_meta = _collect_page_meta(tree, url)
-    meta = trafilatura_metadata(tree, url) if TRAFILATURA_OPTIONS.get("with_metadata") else {}
+    values = _attribute_values(tree)
+    page_meta = _collect_page_meta(tree, url, values)
+    meta = trafilatura_metadata(tree, url, values) if TRAFILATURA_OPTIONS.get("with_metadata") else {}
     text = _main_text(tree, url, TRAFILATURA_OPTIONS)
     if TRAFILATURA_OPTIONS.get("fast") and _needs_full_pass(text, tree):
         text = _main_text(tree, url, dict(TRAFILATURA_OPTIONS, fast=False)) or text
@@ -241,7 +253,8 @@ def _main_text(tree, url: Optional[str], options: dict[str, Any]) -> str:
     return (document.text or "").strip() if document is not None else ""
 
 
-def trafilatura_metadata(tree, url: Optional[str] = None) -> dict[str, Any]:
+def trafilatura_metadata(tree, url: Optional[str] = None,
+                         values: Optional[dict[str, list[str]]] = None) -> dict[str, Any]:
     """trafilatura's metadata of a parsed page, as `extract_metadata` finds it, cheaper.
 
     The same steps in the same order (as `bare_extraction(fast=True,
@@ -253,6 +266,8 @@ def trafilatura_metadata(tree, url: Optional[str] = None) -> dict[str, Any]:
     Args:
       tree: the page parsed by lxml (not modified).
       url: the page URL.
+      values: the page's attribute values (`transforms.page_meta.attribute_values`),
+        when the caller has them already.
 
     Returns:
       The non-empty values of `_META_KEYS`.
@@ -268,7 +283,7 @@ def trafilatura_metadata(tree, url: Optional[str] = None) -> dict[str, Any]:
     except Exception:  # noqa: BLE001 - as trafilatura: bugs in its JSON-LD reading
         pass
     found.title = found.title or tm.extract_title(tree)
-    labels = _Labels(tree)
+    labels = _Labels(tree, values)
     found.author = found.author or _author(tree, labels)
     found.url = found.url or tm.extract_url(tree, url)
     if found.url:
@@ -293,14 +308,17 @@ def trafilatura_metadata(tree, url: Optional[str] = None) -> dict[str, Any]:
 
 
 def _catstags(kind: str, tree, links: list[str], labels: "_Labels") -> list[str]:
-    """trafilatura's `extract_catstags`, its XPath regex tests as set tests (`_SetXPath`),
-    its link searches skipped when no link URL has the path its test requires
-    ('/categor', '/tag'): they could only find nothing."""
+    """trafilatura's `extract_catstags`, its XPath regex tests as set tests (`_SetXPath`).
+
+    Its link searches keep only links whose URL its regex finds
+    ('/category/', '/tags/', ...): they are skipped when no link of the page
+    (`links`: those with '/categor' or '/tag') has such a URL.
+    """
     from trafilatura import metadata as tm
 
     results: list[str] = []
-    if any(f"/{kind.rstrip('y')}" in url for url in links):
-        pattern = re.compile("/" + kind.rstrip("y") + "(?:y|ies|s)?/")
+    pattern = re.compile("/" + kind.rstrip("y") + "(?:y|ies|s)?/")
+    if any(pattern.search(url) for url in links):
         for expression in _CATEGORIES_XPATHS if kind == "category" else _TAGS_XPATHS:
             results.extend(tm.block_text(element) for element in expression(tree, labels)
                            if pattern.search(element.attrib["href"]))
@@ -331,10 +349,17 @@ def _author(tree, labels: "_Labels") -> Optional[str]:
 
 
 class _Labels:
-    """The distinct values of an attribute on a page, read once, and those a regex finds."""
+    """The distinct values of an attribute on a page, read once, and those a regex finds.
 
-    def __init__(self, tree):
+    The class and id values may come from `transforms.page_meta.attribute_values`
+    (read over every element there too); other attributes are read here.
+    """
+
+    _GIVEN = ("class", "id")
+
+    def __init__(self, tree, values: Optional[dict[str, list[str]]] = None):
         self._tree = tree
+        self._given = {k: values[k] for k in self._GIVEN if k in values} if values else {}
         self._values: dict[str, list[str]] = {}
         self._found: dict[tuple[str, re.Pattern], list] = {}
 
@@ -347,14 +372,21 @@ class _Labels:
         key = (attribute, pattern)
         if key not in self._found:
             if attribute not in self._values:
-                self._values[attribute] = list(set(etree.XPath(
-                    f"/descendant::*/@{attribute}", smart_strings=False)(self._tree)))
+                values = self._given.get(attribute)
+                if values is None:
+                    values = _attribute_xpath(attribute)(self._tree)
+                self._values[attribute] = list(set(values))
             box = etree.Element("values")
             for value in self._values[attribute]:
                 if pattern.search(value):
                     etree.SubElement(box, "v").text = value
             self._found[key] = list(box)
         return self._found[key]
+
+
+@functools.lru_cache(maxsize=None)
+def _attribute_xpath(attribute: str) -> etree.XPath:
+    return etree.XPath(f"/descendant::*/@{attribute}", smart_strings=False)
 
 
 class _SetXPath:

@@ -17,7 +17,7 @@ from urllib.parse import urljoin
 import lxml.html
 from lxml import etree
 
-__all__ = ["collect_page_meta", "ARTICLE_TYPES"]
+__all__ = ["collect_page_meta", "attribute_values", "ARTICLE_TYPES"]
 
 LOG = logging.getLogger(__name__)
 
@@ -263,7 +263,17 @@ def _is_candidate(el, matching: set[str]) -> bool:
             or (el.tag == "a" and el.get("rel") == "author"))
 
 
-def _candidates(root) -> tuple[set[str], list]:
+def attribute_values(root) -> dict[str, list[str]]:
+    """The page's class, id, data-testid and itemprop values and its links' rel values.
+
+    Each a list in document order, one entry per element that has the attribute.
+    `collect_page_meta` reads them; the extraction stage reads them once for it
+    and for trafilatura's metadata (`transforms.extract`).
+    """
+    return {name: xpath(root) for name, xpath in _LABELS.items()}
+
+
+def _candidates(root, values: Optional[dict[str, list[str]]] = None) -> tuple[set[str], list]:
     """The class/id/data-testid values with a byline word, and the candidate elements.
 
     Candidates, in document order: the elements whose class, id or data-testid is
@@ -271,7 +281,7 @@ def _candidates(root) -> tuple[set[str], list]:
     `a` elements with rel=author. Only the attributes present on the page get an
     XPath branch.
     """
-    values = {name: xpath(root) for name, xpath in _LABELS.items()}
+    values = values if values is not None else attribute_values(root)
     distinct = {name: set(values[name]) for name in _NAMED if values[name]}
     matching = _matching(set().union(*distinct.values()))
     names = [name for name in distinct if not matching.isdisjoint(distinct[name])]
@@ -374,7 +384,8 @@ def _htmldate(tree, url: Optional[str]) -> dict[str, Optional[str]]:
     return {"htmldate_published": found}
 
 
-def collect_page_meta(tree: lxml.html.HtmlElement, url: Optional[str]) -> dict[str, Any]:
+def collect_page_meta(tree: lxml.html.HtmlElement, url: Optional[str],
+                      values: Optional[dict[str, list[str]]] = None) -> dict[str, Any]:
     """Gathers metadata evidence from a parsed page, without modifying it.
 
     The tagged elements (meta, link, script, h1, time, title) come from one walk
@@ -384,6 +395,7 @@ def collect_page_meta(tree: lxml.html.HtmlElement, url: Optional[str]) -> dict[s
     Args:
       tree: the page as parsed by `lxml.html` (document root).
       url: the page's URL, to make link values absolute; may be None.
+      values: `attribute_values` of the page, when the caller has them already.
 
     Returns:
       A JSON-able dict: canonical, og_url, og_title, og_site_name, og_description,
@@ -405,7 +417,7 @@ def collect_page_meta(tree: lxml.html.HtmlElement, url: Optional[str]) -> dict[s
     tagged = _by_tag(root)
     meta, meta_lists = _meta(tagged["meta"])
     jsonld, jsonld_other = _jsonld(tagged["script"])
-    matching, candidates = _candidates(root)
+    matching, candidates = _candidates(root, values)
     title_el = next((el for el in tagged["title"] if el is not root), None)
     lang = root.get("lang") or root.get("xml:lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang")
     page = {
