@@ -118,39 +118,41 @@ class NearCopyHasher:
 
     def _grams(self, normalized: str) -> set[bytes]:
         """The distinct word shingles of a normalised text, as UTF-8 byte slices."""
-        data = normalized.encode("utf-8")
+        return self._byte_grams(normalized.encode("utf-8"))
+
+    def _byte_grams(self, data: bytes) -> set[bytes]:
+        """The distinct word shingles of a normalised text's UTF-8 bytes, as slices of them."""
         if not data:
             return set()
-        spaces = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 32).tolist()
+        spaces = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 32)
         size = self.params.shingle_size
         if len(spaces) < size:                       # the whole text is one shingle
             return {data}
-        starts = [0] + [s + 1 for s in spaces]
-        ends = spaces + [len(data)]
-        return {data[s:e] for s, e in zip(starts[:len(starts) - size + 1], ends[size - 1:])}
+        starts = np.concatenate(([0], spaces[:len(spaces) - size + 1] + 1)).tolist()
+        ends = np.concatenate((spaces[size - 1:], [len(data)])).tolist()
+        return {data[s:e] for s, e in zip(starts, ends)}
 
     def _minhash(self, grams: set[bytes]) -> np.ndarray:
-        sha1 = hashlib.sha1        # datasketch's sha1_hash32: the first 4 bytes, little-endian
-        digests = np.frombuffer(b"".join([sha1(g).digest() for g in grams]), dtype=np.uint8)
-        hv = digests.reshape(-1, 20)[:, :4].copy().view("<u4").ravel()
-        s1, m1, s2, m2, s3 = _FMIX32
-        hv = hv ^ (hv >> np.uint32(s1))
-        hv = hv * np.uint32(m1)
-        hv = hv ^ (hv >> np.uint32(s2))
-        hv = hv * np.uint32(m2)
-        hv = hv ^ (hv >> np.uint32(s3))
-        if not len(hv):
+        if not grams:
             return np.full(self.params.num_perm, 0xFFFFFFFF, dtype=np.uint64)
+        sha1 = hashlib.sha1        # datasketch's sha1_hash32: the first 4 bytes, little-endian
+        digests = b"".join([sha1(g).digest() for g in grams])
+        hv = np.ndarray((len(grams),), dtype="<u4", buffer=digests, strides=(20,)).astype(np.uint32)
+        s1, m1, s2, m2, s3 = _FMIX32
+        hv ^= hv >> np.uint32(s1)
+        hv *= np.uint32(m1)
+        hv ^= hv >> np.uint32(s2)
+        hv *= np.uint32(m2)
+        hv ^= hv >> np.uint32(s3)
         permuted = self._a_rows * hv                 # (num_perm, shingles), uint32 wrap-around
         permuted += self._b_rows
         return permuted.min(axis=1).astype(np.uint64)
 
     def hash_and_signature(self, text: str) -> tuple[str, Signature]:
-        """`content_hash(text)` and `signature(text)`, normalising the text once."""
-        normalized = normalize_text(text)
-        digest = hashlib.sha256(normalized.encode("utf-8")).hexdigest()
-        grams = self._grams(normalized)
-        return digest, Signature(self._minhash(grams), len(grams))
+        """`content_hash(text)` and `signature(text)`, normalising (and encoding) the text once."""
+        data = normalize_text(text).encode("utf-8")
+        grams = self._byte_grams(data)
+        return hashlib.sha256(data).hexdigest(), Signature(self._minhash(grams), len(grams))
 
     def signature(self, text: str) -> Signature:
         return self.hash_and_signature(text)[1]
