@@ -474,17 +474,24 @@ def _entity_features(tokens: list[str], lows: list[str], starts: set[int], zipf:
 
 def _close_run(run: list[str], counts: Counter, surface: dict[str, str]) -> None:
     """Counts a run of capitalised tokens: each token 'e:', the whole run 'E:'."""
+    if len(run) == 1:                   # most runs: one name
+        token = run[0]
+        key = "e:" + _key(token)
+        counts[key] += 1
+        if key not in surface:
+            surface[key] = token.lower()
+        run.clear()
+        return
     keys = [_key(token) for token in run]
     for token, key in zip(run, keys):
         key = "e:" + key
         counts[key] += 1
         if key not in surface:
             surface[key] = token.lower()
-    if len(run) > 1:
-        joined = "E:" + "_".join(keys)
-        counts[joined] += 1
-        if joined not in surface:
-            surface[joined] = "_".join(t.lower() for t in run)
+    joined = "E:" + "_".join(keys)
+    counts[joined] += 1
+    if joined not in surface:
+        surface[joined] = "_".join(t.lower() for t in run)
     run.clear()
 
 
@@ -534,21 +541,26 @@ def _word_weights(distinct: list[str], zipfs, words: Counter, lows: list[str],
 
 def _merge_folded(keys, plain, counts, weights, rarities, lows, consumed):
     """Weights when words fold to one key: one feature of the summed count, the others 0."""
+    shared = {key for key, n in Counter(keys).items() if n > 1}
     rows: dict[str, list[int]] = {}
     for row, key in enumerate(keys):
-        rows.setdefault(key, []).append(row)
+        if key in shared:
+            rows.setdefault(key, []).append(row)
     skip = set(consumed)
-    first: dict[str, int] = {}
-    for j, low in enumerate(lows):
-        if j not in skip:
-            first.setdefault(low, j)
+
+    def first_plain(low: str) -> int:
+        """Position of the first occurrence of `low` that is neither a name nor a number."""
+        at = lows.index(low)
+        while at in skip:
+            at = lows.index(low, at + 1)
+        return at
+
     weights = weights.copy()
     for members in rows.values():
-        if len(members) > 1:
-            name = min((plain[r] for r in members), key=first.__getitem__)
-            count = sum(counts[r] for r in members)
-            weights[members] = 0.0
-            weights[members[0]] = (1.0 + math.log(count)) * rarities[name]
+        name = min((plain[r] for r in members), key=first_plain)
+        count = sum(counts[r] for r in members)
+        weights[members] = 0.0
+        weights[members[0]] = (1.0 + math.log(count)) * rarities[name]
     return weights
 
 
