@@ -279,12 +279,13 @@ class TermRarity:
     `rarity(word, lang)` is `max(0, cut - zipf)`: 0 for the commonest words,
     `cut - unknown_zipf` for words rarer than `min_zipf` or unknown. Only
     words at or above `min_zipf` are kept (about 180k a language), as a
-    compact `_RarityTable` (word hashes and buckets, about 2-3 MB a language).
+    compact `_RarityTable` (word keys and buckets, about 2-3 MB a language).
     Tables load lazily per language, from a file cache of built tables when
     there is one (`cache_dir`: a folder; True, the default, for
     `$XDG_CACHE_HOME/newsbeam` or `~/.cache/newsbeam`; None or False for no
-    cache), else from wordfreq (and the cache is filled). `zipfs` looks up many words at once (what `story_vector` uses).
-    Share one instance per worker process (`DoFn.setup` with
+    cache), else from wordfreq (and the cache is filled). `lookup` and
+    `zipfs` look up many words at once (what `story_vector` uses). Share one
+    instance per worker process (`DoFn.setup` with
     `apache_beam.utils.shared.Shared`); pickling drops the tables.
     """
 
