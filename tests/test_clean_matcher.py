@@ -275,3 +275,14 @@ def test_pre_check_of_titles_and_doubled_lines_never_skips_one(key):
     if tokens in titles or _doubled(tokens):
         assert _may_repeat(key, firsts)
     assert not _may_repeat("un autre texte", set())
+
+
+@pytest.mark.parametrize("text", [
+    "", " ", "a", "_", "__ a", "-- — –", "«Un» mot", "(1)", "a_b _c", "x\u00a0y\u3000z\tw",
+    "東京女子医大の新校舎建設工事", "Tokyo 東京 abc", "東a京", "ｗｏｒｄ ²", "… ... !!", "①②",
+    "l'homme, «vraiment» — oui?", "\u200b", "a\u200bb", "\u0301x", "ไทย ภาษา",
+])
+def test_word_parts_count_as_the_plain_regexes(text):
+    unspaced = len(quality._UNSPACED.findall(text))
+    spaced = quality._UNSPACED.sub(" ", text) if unspaced else text
+    assert quality.word_parts(text) == (len(quality._WORD.findall(spaced)), unspaced)

@@ -34,6 +34,7 @@ _BULLET = re.compile(r"^\s*(?:[-*•·▪►▸◦–—]|\d{1,2}[.)])\s+")
 _SENTENCE_END = re.compile(r"[.!?…:;\"'»”)。！？」』]\s*$")
 _LINK_LINE_WORDS = 10
 _WORD = re.compile(r"[^\W_]\S*")  # a token from its first letter or digit
+_ALNUM = re.compile(r"[^\W_]")
 _LONG_RUN = re.compile(r"(?<![^\W\d_])[^\W\d_]{9,}")  # from the start of a run only
 # Scripts written without spaces: two characters count as one word.
 _UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f]")
@@ -47,10 +48,14 @@ def _nfkc(text: str) -> str:
 
 def word_parts(text: str) -> tuple[int, int]:
     """(spaced words, unspaced characters) of a text: `word_count` before rounding.
-    Tokens never cross lines, so a text's parts are the sums of its lines' parts."""
-    unspaced = len(_UNSPACED.findall(text))
+    Tokens never cross lines, so a text's parts are the sums of its lines'."""
+    unspaced = 0 if text.isascii() else len(_UNSPACED.findall(text))
     spaced = _UNSPACED.sub(" ", text) if unspaced else text
-    return len(_WORD.findall(spaced)), unspaced
+    # A `_WORD` token per whitespace-separated chunk that holds a letter or digit
+    # (`[^\W_]`, i.e. str.isalnum); most chunks start with one.
+    chunks = spaced.split()
+    return len(chunks) - sum(1 for chunk in chunks
+                             if not chunk[0].isalnum() and not _ALNUM.search(chunk)), unspaced
 
 
 def word_count(text: str) -> int:
