@@ -81,6 +81,21 @@ class _Doc(NamedTuple):
     story_id: Optional[str] = None     # set for earlier runs' articles
 
 
+class _NearDoc(NamedTuple):
+    """The part of a `_Doc` near-copy verification reads: what the pair joins carry."""
+
+    order: tuple
+    minhash: bytes
+    size: int
+    content_hash: Optional[str]
+
+
+def _near_doc(item) -> tuple[str, tuple]:
+    doc_id, wire = item
+    doc = _Doc._make(wire)
+    return doc_id, (doc.order, doc.minhash, doc.size, doc.content_hash)
+
+
 def _day(when: Optional[dt.datetime]) -> Optional[float]:
     return None if when is None else when.timestamp() / 86400.0
 
@@ -90,7 +105,7 @@ def _order(article: Article, doc_id: str) -> tuple:
     return (1, first.timestamp(), article.fetched_at.timestamp(), doc_id)
 
 
-def _signature(doc: _Doc) -> Signature:
+def _signature(doc) -> Signature:
     return Signature(np.frombuffer(doc.minhash, dtype="<u8").astype(np.uint64), doc.size)
 
 
@@ -234,7 +249,7 @@ def _verify_pair(item, params: NearCopyParams):
     docs = dict(roles)
     if "later" not in docs or "earlier" not in docs:
         return
-    early, late = _Doc._make(docs["earlier"]), _Doc._make(docs["later"])
+    early, late = _NearDoc._make(docs["earlier"]), _NearDoc._make(docs["later"])
     sim = is_near_copy(_signature(early), _signature(late), params,
                        same_hash=bool(early.content_hash) and early.content_hash == late.content_hash)
     if sim is not None:
@@ -534,7 +549,7 @@ class Deduplicate(beam.PTransform):
                  | "BucketPairs" >> beam.FlatMap(_bucket_pairs, near.max_candidates)
                  | "DistinctPairs" >> beam.CombinePerKey(lambda _: None)
                  | "Pairs" >> beam.Keys())
-        dup_of = ({"doc": all_docs,
+        dup_of = ({"doc": all_docs | "NearDocs" >> beam.Map(_near_doc),
                    "later": pairs | "ByLater" >> beam.Map(lambda pair: (pair[0], pair)),
                    "earlier": pairs | "ByEarlier" >> beam.Map(lambda pair: (pair[1], pair))}
                   | "JoinPairs" >> beam.CoGroupByKey()
