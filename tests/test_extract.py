@@ -242,6 +242,36 @@ def test_the_attribute_forms_find_what_trafilaturas_author_xpaths_find():
     assert _author(page, _Labels(page)) == extract_author(page)
 
 
+@pytest.mark.parametrize("name", ["categories", "tags"])
+def test_link_searches_among_some_links_find_what_the_full_search_keeps(name, golden_pages):
+    from transforms.extract import _link_elements
+    assert all(xpath._among is not None for xpath in SET_XPATHS[name])
+    pages = list(_all_pages(golden_pages).values()) + [page for page, _ in _eval_pages("fundus", 30)]
+    kept = 0
+    for page in pages:
+        tree = load_html(page)
+        hrefs = [str(href) for href in tree.xpath("//a/@href")]
+        for some in (hrefs, hrefs[::3], [h for h in hrefs if "/tag" in h or "/categor" in h]):
+            links = _link_elements(tree, some)
+            wanted = set(links)
+            for mine, theirs in zip(SET_XPATHS[name], _regex_xpaths(name), strict=True):
+                expected = [el for el in theirs(tree) if el in wanted]
+                assert mine.among(tree, _Labels(tree), links) == expected
+                kept += len(expected)
+    assert kept
+
+
+def test_link_searches_read_links_no_xpath_node_can_carry_in_full():
+    from trafilatura.metadata import extract_catstags
+    from transforms.extract import _link_elements
+    page = _page("<div class='tags'><a href='/tags/x&#1;y/'>XY</a><a href='/tags/z/'>Z</a></div>"
+                 + _paragraphs(4))
+    tree = load_html(page)
+    assert _link_elements(tree, ["/tags/x\x01y/"]) is None
+    links = ["/tags/x\x01y/", "/tags/z/"]
+    assert _catstags("tag", tree, links, _Labels(tree)) == extract_catstags("tag", tree) == ["XY", "Z"]
+
+
 def test_a_set_xpath_takes_the_regex_xpath_on_a_value_no_xpath_node_can_carry():
     tree = load_html(_page("<span class='author-name&#1;'>Jane Miller</span>" + _paragraphs(4)))
     with pytest.raises(ValueError):
@@ -370,6 +400,8 @@ def test_extract_articles_stage():
     '"a\\\nb"  c',                             # an escaped newline inside a string
     ' " \\" " {"t":"<b>bold</b> &amp; more"} ',
     '""  ""',
+    '"a \\',                                    # a backslash ending the text inside a string
+    '{"a": "b\\\\"  , "c": "d\\\\\\"e"}',          # escaped backslashes before quotes
 ])
 def test_json_minify_and_normalise_are_trafilaturas(raw):
     from trafilatura.json_metadata import normalize_json

@@ -58,7 +58,9 @@ FULL_EXTRACTION_BELOW_CHARS = 1500
 FULL_EXTRACTION_BELOW_SHARE = 0.5
 # trafilatura's JSON minifier (strings kept, white space outside them dropped), as the
 # tokens it keeps: findall joins them in C where `sub(r"\1")` calls Python for each match.
-_JSON_KEPT = re.compile(r'"(?:\\.|[^"\\])*"|[^\s"]+|"')
+# The string token unrolled ("[^"\\]*(?:\\.[^"\\]*)*" for "(?:\\.|[^"\\])*"): the same matches,
+# each run of plain characters taken in one step (3x faster).
+_JSON_KEPT = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[^\s"]+|"')
 _JSON_UNICODE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _SURROGATES = re.compile("[\ud800-\udfff]")
 # The scripts trafilatura reads as JSON metadata (exact @type values).
@@ -68,6 +70,7 @@ _INVALID_XML_CHARS = tuple(chr(c) for c in (*range(0x20), 0xFFFE, 0xFFFF) if chr
 # The links of the page, whose URLs tell whether trafilatura's category and tag searches
 # could keep one, and its category fallback.
 _LINKS = etree.XPath("/descendant::a/@href", smart_strings=False)
+_LINKS_WITH = etree.XPath("/descendant::a/@href[. = $hrefs]/..")
 _CATEGORY_META = './/head//meta[@property="article:section" or contains(@name, "subject")][@content]'
 # trafilatura's regex reading of a JSON-LD block that does not parse stops here.
 JSON_FALLBACK_MAX_CHARS = 20_000
@@ -312,21 +315,40 @@ def _catstags(kind: str, tree, links: list[str], labels: "_Labels") -> list[str]
 
     Its link searches keep only links whose URL its regex finds
     ('/category/', '/tags/', ...): they are skipped when no link of the page
-    (`links`: those with '/categor' or '/tag') has such a URL.
+    (`links`: those with '/categor' or '/tag') has such a URL, and otherwise
+    look only at those links (`_SetXPath.among`).
     """
     from trafilatura import metadata as tm
 
     results: list[str] = []
     pattern = re.compile("/" + kind.rstrip("y") + "(?:y|ies|s)?/")
-    if any(pattern.search(url) for url in links):
+    hrefs = [url for url in links if pattern.search(url)]
+    if hrefs:
+        elements = _link_elements(tree, hrefs)
         for expression in _CATEGORIES_XPATHS if kind == "category" else _TAGS_XPATHS:
-            results.extend(tm.block_text(element) for element in expression(tree, labels)
+            found = expression(tree, labels) if elements is None else expression.among(
+                tree, labels, elements)
+            results.extend(tm.block_text(element) for element in found
                            if pattern.search(element.attrib["href"]))
             if results:
                 break
     if kind == "category" and not results:
         results = [element.attrib["content"] for element in tree.xpath(_CATEGORY_META)]
     return [r for r in dict.fromkeys(tm.line_processing(x) for x in results if x) if r]
+
+
+def _link_elements(tree, hrefs: list[str]) -> Optional[list]:
+    """The page's `a` elements whose href is one of `hrefs`, in document order.
+
+    None when an href has a character no XPath node can carry.
+    """
+    box = etree.Element("values")
+    try:
+        for href in set(hrefs):
+            etree.SubElement(box, "v").text = href
+    except ValueError:
+        return None
+    return _LINKS_WITH(tree, hrefs=list(box))
 
 
 def _author(tree, labels: "_Labels") -> Optional[str]:
@@ -402,6 +424,7 @@ class _SetXPath:
     """
 
     _TEST = re.compile(r"re:test\(@([\w-]+), '([^']*)'\)")
+    _LINKS_IN = re.compile(r"//([^/]+)//a\[@href\]")
 
     def __init__(self, xpath: etree.XPath):
         from trafilatura.xpaths import REGEXP_NS
@@ -414,6 +437,11 @@ class _SetXPath:
             return f"@{match[1]} = $v{len(self._tests) - 1}"
 
         path = self._TEST.sub(as_set_test, xpath.path)
+        links = self._LINKS_IN.fullmatch(path.strip())
+        if links and not re.search(r"\[\s*\d|position\(|last\(", links[1]):  # no positions
+            self._among = etree.XPath(f"$links[ancestor::{links[1]}]")
+        else:
+            self._among = None
         path = _ATTRIBUTE_FORMS.get(" ".join(xpath.path.split()), path)
         self._xpath = etree.XPath(path, namespaces={"re": REGEXP_NS})
 
@@ -424,6 +452,23 @@ class _SetXPath:
         except ValueError:
             return self._original(tree)
         return self._xpath(tree, **variables)
+
+    def among(self, tree, labels: _Labels, links: list) -> list:
+        """What the expression finds among `links`, for one of the form `//step//a[@href]`.
+
+        `links`: `a` elements of the page with an href, in document order. The
+        expression's `a` elements that are in `links` are those of `links` with an
+        ancestor its step selects; another expression is evaluated in full.
+        """
+        try:
+            variables = {f"v{n}": labels.matching(attribute, pattern)
+                         for n, (attribute, pattern) in enumerate(self._tests)}
+        except ValueError:
+            variables = None
+        if self._among is None or variables is None:
+            kept = set(links)
+            return [el for el in self(tree, labels) if el in kept]
+        return self._among(tree, links=links, **variables)
 
 
 # trafilatura's author XPaths (keys: their text, white space collapsed) written as tests
