@@ -102,11 +102,18 @@ def _extract_parts(html: str, url: str, clock: dict[str, float]) -> None:
 
     if not hasattr(extract, "_needs_full_pass"):
         return  # an older extract module: the stage row only
-    tree = _timed(clock, "parse (load_html)", load_html, html)
+    load = getattr(extract, "load_page", load_html)
+    tree = _timed(clock, "parse (load_html)", load, html)
     if tree is None:
         return
-    _timed(clock, "page evidence (page_meta)", extract._collect_page_meta, tree, url)
-    _timed(clock, "trafilatura metadata", extract.trafilatura_metadata, tree, url)
+    values = None
+    if hasattr(extract, "_attribute_values"):
+        values = _timed(clock, "page evidence (page_meta)", extract._attribute_values, tree)
+        _timed(clock, "page evidence (page_meta)", extract._collect_page_meta, tree, url, values)
+        _timed(clock, "trafilatura metadata", extract.trafilatura_metadata, tree, url, values)
+    else:
+        _timed(clock, "page evidence (page_meta)", extract._collect_page_meta, tree, url)
+        _timed(clock, "trafilatura metadata", extract.trafilatura_metadata, tree, url)
     text = _timed(clock, "trafilatura text, fast", extract._main_text, tree, url,
                   extract.TRAFILATURA_OPTIONS)
     if extract._needs_full_pass(text, tree):
