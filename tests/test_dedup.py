@@ -219,3 +219,17 @@ def test_pardo_with_rejects_side_outputs_and_crashes():
         assert_that(side["side"], equal_to([-1, -2]), label="side")
         assert_that(result.rejects | beam.Map(lambda r: (r.stage, r.reason.startswith("crash"))),
                     equal_to([("dedup", True)]), label="rejects")
+
+
+def test_bucket_members_travel_packed_and_come_back_the_same():
+    from transforms.dedup import _bucket_pairs, _pack_member, _unpack_member, bucket_pairs
+
+    members = [((1, 1.7e9 + i % 3, 1.7e9 + i, f"{i:032x}"), f"{i:032x}", "h%d" % (i % 2)) for i in range(12)]
+    members += [((0, 1600000000, 1600000001, "old"), "old", ""),          # an earlier run's doc: ints
+                ((1, None, 2.0, "odd"), "odd", "h0")]                     # not the usual shape: pickled
+    packed = [_pack_member(*m) for m in members]
+    assert [_unpack_member(p) for p in packed] == members
+    assert len(packed[0]) < 100
+    got = [pair for pair, _ in _bucket_pairs((b"band", packed[:13]), 5)]
+    assert got == list(bucket_pairs(members[:13], 5))
+    assert got
