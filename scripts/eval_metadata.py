@@ -58,7 +58,7 @@ def _loader(eval_dir: Path, name: str):
 
 def _code_key() -> str:
     digest = hashlib.sha256()
-    for name in ("transforms/extract.py", "transforms/page_meta.py"):
+    for name in ("transforms/extract.py", "transforms/trafilatura_meta.py", "transforms/page_meta.py"):
         digest.update((REPO / name).read_bytes())
     from transforms.extract import EXTRACTION_SETTINGS
     import trafilatura

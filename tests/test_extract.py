@@ -20,13 +20,13 @@ from trafilatura.settings import Document
 
 from schemas.records import Article, FeedEntry, FetchedPage, Reject
 from tests.support.golden import article_page, eval_dir, load_golden
-from transforms.extract import (_AUTHOR_DISCARD_XPATHS, _AUTHOR_XPATHS, _CATEGORIES_XPATHS,
-                                _INVALID_XML_CHARS, _TAGS_XPATHS, EXTRACTION_SETTINGS,
-                                FULL_EXTRACTION_BELOW_CHARS, FULL_EXTRACTION_BELOW_SHARE,
-                                JSON_FALLBACK_MAX_CHARS, TRAFILATURA_OPTIONS, ExtractArticles,
-                                _author, _catstags, _Labels, _meta_json, _needs_full_pass,
-                                _repair_html, _SetXPath, extract_document,
-                                load_page, paragraph_chars, trafilatura_metadata)
+from transforms.extract import (_INVALID_XML_CHARS, EXTRACTION_SETTINGS, FULL_EXTRACTION_BELOW_CHARS,
+                                FULL_EXTRACTION_BELOW_SHARE, JSON_FALLBACK_MAX_CHARS,
+                                TRAFILATURA_OPTIONS, ExtractArticles, _needs_full_pass, _repair_html,
+                                extract_document, load_page, paragraph_chars, trafilatura_metadata)
+from transforms.trafilatura_meta import (_AUTHOR_DISCARD_XPATHS, _AUTHOR_XPATHS, _CATEGORIES_XPATHS,
+                                         _TAGS_XPATHS, _author, _catstags, _Labels, _meta_json,
+                                         _SetXPath)
 
 URL = "http://127.0.0.1/articles/story.html"
 SENTENCE = ("The regional council approved the new budget on Tuesday after a long debate "
@@ -228,7 +228,7 @@ ODD_AUTHOR_MARKUP = (
 
 def test_the_attribute_forms_find_what_trafilaturas_author_xpaths_find():
     from copy import deepcopy
-    from transforms.extract import _ATTRIBUTE_FORMS
+    from transforms.trafilatura_meta import _ATTRIBUTE_FORMS
     forms = set(_ATTRIBUTE_FORMS.values())
     assert {x._xpath.path for x in _AUTHOR_XPATHS + _AUTHOR_DISCARD_XPATHS[:1]} <= forms
     page = load_html(_page(ODD_AUTHOR_MARKUP + _paragraphs(2)))
@@ -244,7 +244,7 @@ def test_the_attribute_forms_find_what_trafilaturas_author_xpaths_find():
 
 @pytest.mark.parametrize("name", ["categories", "tags"])
 def test_link_searches_among_some_links_find_what_the_full_search_keeps(name, golden_pages):
-    from transforms.extract import _link_elements
+    from transforms.trafilatura_meta import _link_elements
     assert all(xpath._among is not None for xpath in SET_XPATHS[name])
     pages = list(_all_pages(golden_pages).values()) + [page for page, _ in _eval_pages("fundus", 30)]
     kept = 0
@@ -263,7 +263,7 @@ def test_link_searches_among_some_links_find_what_the_full_search_keeps(name, go
 
 def test_link_searches_read_links_no_xpath_node_can_carry_in_full():
     from trafilatura.metadata import extract_catstags
-    from transforms.extract import _link_elements
+    from transforms.trafilatura_meta import _link_elements
     page = _page("<div class='tags'><a href='/tags/x&#1;y/'>XY</a><a href='/tags/z/'>Z</a></div>"
                  + _paragraphs(4))
     tree = load_html(page)
@@ -407,7 +407,7 @@ def test_json_minify_and_normalise_are_trafilaturas(raw):
     from trafilatura.json_metadata import normalize_json
     from trafilatura.metadata import JSON_MINIFY
 
-    from transforms.extract import _minify_json, _normalize_json
+    from transforms.trafilatura_meta import _minify_json, _normalize_json
     assert _minify_json(raw) == JSON_MINIFY.sub(r"\1", raw)
     assert _normalize_json(_minify_json(raw)) == normalize_json(JSON_MINIFY.sub(r"\1", raw))
 
