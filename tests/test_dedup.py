@@ -221,15 +221,22 @@ def test_pardo_with_rejects_side_outputs_and_crashes():
                     equal_to([("dedup", True)]), label="rejects")
 
 
-def test_bucket_members_travel_packed_and_come_back_the_same():
-    from transforms.dedup import _bucket_pairs, _pack_member, _unpack_member, bucket_pairs
+def test_bucket_members_travel_as_one_bytes_object_each_and_give_the_same_pairs():
+    from transforms.dedup import _band_entries, _bucket_pairs, _Doc, bucket_pairs
+    from transforms.similarity import NearCopyParams
 
+    params = NearCopyParams()
+    minhash = bytes(range(256))[:8 * params.num_perm] * 4
     members = [((1, 1.7e9 + i % 3, 1.7e9 + i, f"{i:032x}"), f"{i:032x}", "h%d" % (i % 2)) for i in range(12)]
-    members += [((0, 1600000000, 1600000001, "old"), "old", ""),          # an earlier run's doc: ints
-                ((1, None, 2.0, "odd"), "odd", "h0")]                     # not the usual shape: pickled
-    packed = [_pack_member(*m) for m in members]
-    assert [_unpack_member(p) for p in packed] == members
-    assert len(packed[0]) < 100
-    got = [pair for pair, _ in _bucket_pairs((b"band", packed[:13]), 5)]
-    assert got == list(bucket_pairs(members[:13], 5))
+    members.append(((0, 1600000000, 1600000001, "old"), "old", ""))      # an earlier run's doc
+    packed = []
+    for order, doc_id, chash in members:
+        wire = tuple(_Doc("", None, order, minhash[:8 * params.num_perm], 10, chash or None,
+                          b"", b"", (), None, None))
+        entries = list(_band_entries((doc_id, wire), params))
+        assert len(entries) == params.bands and len({id(value) for _, value in entries}) == 1
+        packed.append(entries[0][1])
+    assert all(isinstance(p, bytes) and len(p) < 130 for p in packed)
+    got = [pair for pair, _ in _bucket_pairs((b"band", packed), 5)]
+    assert got == list(bucket_pairs(members, 5))
     assert got

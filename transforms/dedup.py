@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import pickle
-import struct
 import zlib
 from typing import Iterable, NamedTuple, Optional
 
@@ -198,34 +197,17 @@ class _FirstUnseenDoFn(beam.DoFn):
 
 
 def _band_entries(item, params: NearCopyParams):
+    """(id, wire _Doc) -> (band key, pickled (order, id, content hash)) for each LSH band.
+
+    Each article is a member of every band (32), and a runner may hold the grouped
+    members as objects: one bytes object per member instead of nine keeps the
+    buckets small.
+    """
     doc_id, wire = item
     doc = _Doc._make(wire)
-    member = _pack_member(doc.order, doc_id, doc.content_hash or "")
+    member = pickle.dumps((doc.order, doc_id, doc.content_hash or ""), protocol=pickle.HIGHEST_PROTOCOL)
     for key in band_slices(doc.minhash, doc.size, params):
         yield key, member
-
-
-# A bucket member, (order, id, content hash), as one bytes object: each article is
-# a member of every band (32), and a runner may hold the grouped members as
-# objects, so one bytes object instead of nine keeps the buckets small.
-_MEMBER = struct.Struct("<Bbdd")
-
-
-def _pack_member(order: tuple, doc_id: str, chash: str) -> bytes:
-    flag, first, fetched, tie = order if len(order) == 4 else (None, None, None, None)
-    if (type(flag) is int and -128 <= flag < 128 and isinstance(first, (int, float))
-            and isinstance(fetched, (int, float)) and tie == doc_id and "\0" not in doc_id):
-        return _MEMBER.pack(0, flag, first, fetched) + doc_id.encode() + b"\0" + chash.encode()
-    return b"\1" + pickle.dumps((order, doc_id, chash), protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _unpack_member(data: bytes) -> tuple:
-    """The (order, id, content hash) `_pack_member` packed (numbers come back as floats)."""
-    if data[0] == 1:
-        return pickle.loads(data[1:])
-    _, flag, first, fetched = _MEMBER.unpack_from(data)
-    doc_id, _, chash = data[_MEMBER.size:].decode().partition("\0")
-    return (flag, first, fetched, doc_id), doc_id, chash
 
 
 def bucket_pairs(members, max_candidates: int) -> Iterable[tuple[str, str]]:
@@ -252,8 +234,8 @@ def bucket_pairs(members, max_candidates: int) -> Iterable[tuple[str, str]]:
 
 
 def _bucket_pairs(item, max_candidates: int):
-    """(band, [packed (order, id, hash)]) -> ((later id, earlier id), None)."""
-    for pair in bucket_pairs(map(_unpack_member, item[1]), max_candidates):
+    """(band, [pickled (order, id, hash)]) -> ((later id, earlier id), None)."""
+    for pair in bucket_pairs(map(pickle.loads, item[1]), max_candidates):
         yield pair, None
 
 

@@ -26,6 +26,7 @@ so does the fetch stage's `setup`, for worker processes);
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import platform
@@ -46,6 +47,7 @@ _trimmer: Optional[threading.Thread] = None
 _log = logging.getLogger(__name__)
 
 
+@functools.lru_cache(maxsize=None)
 def _glibc() -> Optional[ctypes.CDLL]:
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None
