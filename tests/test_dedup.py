@@ -82,6 +82,50 @@ def test_one_run_ids_copies_and_stories(golden, tmp_path):
     assert not (tmp_path / "_state" / "dedup" / ".tmp" / "run1").exists()    # temp folder removed
 
 
+def test_exact_copies_point_to_their_texts_first_article_or_its_original(golden, tmp_path):
+    """A copy of a near-copy gets the near-copy's original and similarity; a copy of an
+    original gets the original with similarity 1.0; a text's first copy wins whatever the
+    input order."""
+    base = golden["000"]
+    hours = lambda h: base["published_at"] + dt.timedelta(hours=h)  # noqa: E731
+    wire = _wire_copy(base["text"])
+    urls = {name: f"https://{name}.example/a.html" for name in ("near", "near_again", "exact", "late")}
+    articles = [
+        _article(base, url=urls["late"], text=base["text"], published=hours(9)),
+        _article(base, url=urls["near_again"], text=wire, published=hours(5)),
+        _article(base),
+        _article(base, url=urls["near"], text=wire, published=hours(2)),
+        _article(base, url=urls["exact"], text=base["text"], published=hours(3)),
+    ]
+    got, _, metrics = _run(articles, str(tmp_path), "run1", dt.datetime(2025, 3, 19, 12, tzinfo=UTC))
+    by_url = _by_url(got)
+    original = by_url[base["url"]]
+    assert original.duplicate_of is None
+    near, near_again = by_url[urls["near"]], by_url[urls["near_again"]]
+    assert near.duplicate_of == original.article_id and 0.5 <= near.duplicate_similarity < 1.0
+    assert (near_again.duplicate_of, near_again.duplicate_similarity) == (
+        original.article_id, near.duplicate_similarity)
+    for name in ("exact", "late"):
+        assert (by_url[urls[name]].duplicate_of, by_url[urls[name]].duplicate_similarity) == (
+            original.article_id, 1.0)
+    assert {a.story_id for a in got} == {original.story_id}
+    assert _counter(metrics, "dedup.exact_copies") == 2
+    assert _counter(metrics, "dedup.near_copies") == 2
+
+
+def test_first_of_text_and_text_copies():
+    from transforms.dedup import _text_copies, first_of_text
+
+    wire = lambda order: ("u", None, order)  # noqa: E731  (only the order is read)
+    members = [("b", wire((1, 5.0))), ("a", wire((1, 9.0))), ("c", wire((0, 7.0)))]
+    first, copies = first_of_text(members)
+    assert first[0] == "c" and sorted(copies) == ["a", "b"]
+    assert first_of_text([("x", wire((1, 1.0)))]) == (("x", wire((1, 1.0))), [])
+    assert sorted(_text_copies(("c", {"copies": ["a", "b"], "dup": []}))) == [
+        ("a", ("c", 1.0)), ("b", ("c", 1.0))]
+    assert list(_text_copies(("c", {"copies": ["a"], "dup": [("o", 0.8)]}))) == [("a", ("o", 0.8))]
+
+
 def _save(items, path):
     with open(path, "wb") as f:
         pickle.dump(list(items), f)

@@ -8,10 +8,15 @@ drops feed entries an earlier run already wrote, before they are fetched.
 Everything is grouped with GroupByKey / CoGroupByKey, nothing is collected in
 the driver and nothing is compared all-pairs:
 
-1. near-copies: MinHash LSH band keys -> buckets -> (later, earlier)
+1. exact copies: articles with the same normalised text are grouped by
+   their content hash; the earliest is the text's first article and every
+   other one is its copy (or, when the first one is itself a near-copy, a
+   copy of the same original, with the same similarity);
+2. near-copies, between the first articles of each text and earlier runs'
+   articles only: MinHash LSH band keys -> buckets -> (later, earlier)
    candidates -> verified on the signatures -> each copy points to its
    earliest original (`transforms.similarity`);
-2. stories, for originals only (a copy shares its original's story):
+3. stories, for originals only (a copy shares its original's story):
    blocks (heaviest features x time bucket) -> similarity edges found inside
    each block -> connected components by label propagation (`cc_rounds`
    rounds) -> average-linkage clustering inside each component
@@ -57,6 +62,7 @@ DEFAULT_STATE_DAYS = 7
 _STATE_DOC = "state_doc"
 _ARTICLE = "article"
 _KEPT = "kept"
+_COPY = "copy"
 
 
 class _Doc(NamedTuple):
@@ -80,6 +86,9 @@ class _Doc(NamedTuple):
     day: Optional[float]
     time: Optional[float]
     story_id: Optional[str] = None     # set for earlier runs' articles
+
+
+_ORDER = _Doc._fields.index("order")
 
 
 class _NearDoc(NamedTuple):
@@ -194,6 +203,44 @@ class _FirstUnseenDoFn(beam.DoFn):
                 url=other.url, feed_url=other.feed_url, stage=STAGE,
                 reason="same_article", error=f"same canonical URL as {docs[0].url}",
                 run_id=self._run_id))
+
+
+def _text_key(item) -> tuple[str, tuple]:
+    """(id, wire _Doc) -> (content hash, (id, wire)).
+
+    An empty text has no LSH bands and is nobody's copy: it gets a key of its
+    own ('id:' and its id, which no hex digest can equal).
+    """
+    doc_id, wire = item
+    doc = _Doc._make(wire)
+    return (doc.content_hash if doc.size and doc.content_hash else f"id:{doc_id}"), item
+
+
+def first_of_text(members) -> tuple[tuple[str, tuple], list[str]]:
+    """The earliest (id, wire _Doc) of articles with one text, and the ids of the others."""
+    members = sorted(members, key=lambda m: m[1][_ORDER])
+    return members[0], [doc_id for doc_id, _ in members[1:]]
+
+
+def _first_of_text(item):
+    """(content hash, [(id, wire)]) -> the text's first doc, and (first id, copy id) under 'copy'."""
+    first, copies = first_of_text(item[1])
+    yield first
+    for copy_id in copies:
+        yield TaggedOutput(_COPY, (first[0], copy_id))
+
+
+def _text_copies(item):
+    """(first id, {copies, dup}) -> (copy id, (original, similarity)) for each exact copy.
+
+    A copy's original is the first article's own original when it has one (the
+    same text, so the same signature and similarity), else the first article.
+    """
+    first, groups = item
+    dups = list(groups["dup"])
+    original = dups[0] if dups else (first, 1.0)
+    for copy_id in groups["copies"]:
+        yield copy_id, original
 
 
 def _band_entries(item, params: NearCopyParams):
@@ -548,27 +595,38 @@ class Deduplicate(beam.PTransform):
         old = (p | "ReadDocs" >> _ReadState(state.docs_patterns(
                    self._output_dir, self._now, self._state_days))
                | "ParseDocs" >> beam.Map(lambda line: _old_doc(state.parse_doc(line))))
-        all_docs = (docs, old) | "AllDocs" >> beam.Flatten()
 
-        # 1. near-copies: LSH buckets -> distinct candidate pairs -> both docs -> verified
+        # 1. exact copies: one text, one first article; only first articles go on
+        texts = (docs
+                 | "KeyByText" >> beam.Map(_text_key)
+                 | "SameText" >> beam.GroupByKey()
+                 | "FirstOfText" >> beam.FlatMap(_first_of_text).with_outputs(_COPY, main="first"))
+        firsts_of_text = texts.first
+        all_docs = (firsts_of_text, old) | "AllDocs" >> beam.Flatten()
+
+        # 2. near-copies: LSH buckets -> distinct candidate pairs -> both docs -> verified
         pairs = (all_docs
                  | "Bands" >> beam.FlatMap(_band_entries, near)
                  | "Buckets" >> beam.GroupByKey()
                  | "BucketPairs" >> beam.FlatMap(_bucket_pairs, near.max_candidates)
                  | "DistinctPairs" >> beam.CombinePerKey(lambda _: None)
                  | "Pairs" >> beam.Keys())
-        dup_of = ({"doc": all_docs | "NearDocs" >> beam.Map(_near_doc),
-                   "later": pairs | "ByLater" >> beam.Map(lambda pair: (pair[0], pair)),
-                   "earlier": pairs | "ByEarlier" >> beam.Map(lambda pair: (pair[1], pair))}
-                  | "JoinPairs" >> beam.CoGroupByKey()
-                  | "PairRoles" >> beam.FlatMap(_pair_roles)
-                  | "PairDocs" >> beam.GroupByKey()
-                  | "Verify" >> beam.FlatMap(_verify_pair, near)
-                  | "Earliest" >> beam.CombinePerKey(min)
-                  | "DupOf" >> beam.Map(lambda kv: (kv[0], (kv[1][1], kv[1][2]))))
+        near_of = ({"doc": all_docs | "NearDocs" >> beam.Map(_near_doc),
+                    "later": pairs | "ByLater" >> beam.Map(lambda pair: (pair[0], pair)),
+                    "earlier": pairs | "ByEarlier" >> beam.Map(lambda pair: (pair[1], pair))}
+                   | "JoinPairs" >> beam.CoGroupByKey()
+                   | "PairRoles" >> beam.FlatMap(_pair_roles)
+                   | "PairDocs" >> beam.GroupByKey()
+                   | "Verify" >> beam.FlatMap(_verify_pair, near)
+                   | "Earliest" >> beam.CombinePerKey(min)
+                   | "DupOf" >> beam.Map(lambda kv: (kv[0], (kv[1][1], kv[1][2]))))
+        exact_of = ({"copies": texts[_COPY], "dup": near_of}
+                    | "JoinTextCopies" >> beam.CoGroupByKey()
+                    | "TextCopies" >> beam.FlatMap(_text_copies))
+        dup_of = (near_of, exact_of) | "AllCopies" >> beam.Flatten()
 
-        # 2. stories of the originals: blocks -> edges -> components -> clusters
-        originals = ({"doc": docs, "dup": dup_of}
+        # 3. stories of the originals: blocks -> edges -> components -> clusters
+        originals = ({"doc": firsts_of_text, "dup": near_of}
                      | "JoinCopies" >> beam.CoGroupByKey()
                      | "Originals" >> beam.FlatMap(
                          lambda kv: [(kv[0], d) for d in kv[1]["doc"]] if not list(kv[1]["dup"]) else []))
@@ -599,7 +657,7 @@ class Deduplicate(beam.PTransform):
         new_stories = (clustered.stories, grouped.single) | "NewStories" >> beam.Flatten()
         doc_lines = (clustered[_STATE_DOC], grouped[_STATE_DOC]) | "DocLines" >> beam.Flatten()
 
-        # 3. copies share their original's story
+        # 4. copies share their original's story
         known = ((new_stories, old | "OldStoryIds" >> beam.Map(
                      lambda kv: (kv[0], _Doc._make(kv[1]).story_id)))
                  | "KnownStories" >> beam.Flatten())
@@ -614,7 +672,7 @@ class Deduplicate(beam.PTransform):
         stories = ((new_stories, copy_stories.resolved, chained)
                    | "AllStories" >> beam.Flatten())
 
-        # 4. the article, shuffled once (packed: see pack_record): joined with its results
+        # 5. the article, shuffled once (packed: see pack_record): joined with its results
         waiting = prepared | "PackArticles" >> beam.MapTuple(lambda doc_id, a: (doc_id, pack_record(a)))
         finished = ({"article": waiting, "kept": firsts[_KEPT], "dup": dup_of, "story": stories}
                     | "JoinResults" >> beam.CoGroupByKey()
