@@ -4,11 +4,11 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
-from typing import Optional
+from typing import NoReturn, Optional
 
-from transforms.memory import limit_malloc_arenas, start_memory_trimmer
+from transforms.memory import exit_without_teardown, limit_malloc_arenas, start_memory_trimmer
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
 
 COMMANDS = {
     "ingest": ("pipelines.ingest", "Batch: read feeds once, write Parquet, exit."),
@@ -43,5 +43,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     return int(module.main(rest) or 0)
 
 
+def run() -> NoReturn:
+    """The `newsbeam` script: `main()`, then the exit without the interpreter's
+    teardown (transforms/memory.py): the command is done, its heap need not be
+    freed object by object."""
+    exit_without_teardown(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -126,3 +126,86 @@ def test_the_trimmer_can_be_turned_off(monkeypatch):
 
     monkeypatch.setenv("NEWSBEAM_TRIM_SECONDS", "0")
     assert start_memory_trimmer() is None
+
+
+# A process whose work is done: a non-daemon thread still writing, an exit handler,
+# unflushed output and a log record; then `exit_without_teardown`.
+_EXIT_COMMAND = textwrap.dedent("""
+    import atexit, logging, sys, threading, time
+    from transforms.memory import exit_without_teardown
+    out = sys.argv[1]
+    logging.basicConfig(filename=out + ".log", level=logging.INFO)
+    class Heap:                     # freed by the interpreter's teardown only
+        def __del__(self, path=out + ".teardown", _open=open):
+            _open(path, "w").write("freed")
+    heap = Heap()
+    def late_write():
+        time.sleep(0.3)
+        open(out + ".thread", "w").write("done")
+    threading.Thread(target=late_write).start()
+    atexit.register(lambda: open(out + ".atexit", "w").write("ran"))
+    logging.info("logged before exit")
+    sys.stdout.write("no newline, still buffered")
+    exit_without_teardown(int(sys.argv[2]))
+    open(out + ".after", "w").write("never")
+""")
+
+
+@pytest.mark.parametrize("fast", ["1", "0"])
+def test_exit_without_teardown_keeps_what_an_exit_does_outside_the_process(tmp_path, fast):
+    script = tmp_path / "command.py"
+    script.write_text(_EXIT_COMMAND)
+    out = str(tmp_path / "out")
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), "NEWSBEAM_FAST_EXIT": fast}
+    done = subprocess.run([sys.executable, str(script), out, "3"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 3
+    assert done.stdout == "no newline, still buffered"
+    assert open(out + ".thread").read() == "done"              # non-daemon thread joined
+    assert open(out + ".atexit").read() == "ran"                # exit handlers ran
+    assert "logged before exit" in open(out + ".log").read()    # logging flushed
+    assert not os.path.exists(out + ".after")
+    assert os.path.exists(out + ".teardown") == (fast == "0")     # the teardown is what is skipped
+
+
+# A stand-in for Beam's worker entry point: the fast end applies only to a script of that name.
+_WORKER = textwrap.dedent("""
+    import logging, sys
+    from transforms.memory import end_worker_without_teardown
+    logging.basicConfig(filename=sys.argv[1], level=logging.INFO)
+    class Heap:
+        def __del__(self, path=sys.argv[1] + ".teardown", _open=open):
+            _open(path, "w").write("freed")
+    heap = Heap()
+    print("registered", end_worker_without_teardown(), end_worker_without_teardown())
+    logging.info("worker log line")
+    if sys.argv[2] == "fail":
+        raise RuntimeError("harness failed")
+""")
+
+
+@pytest.mark.parametrize("outcome, code", [("ok", 0), ("fail", 1)])
+def test_a_worker_ends_without_teardown_with_its_exit_code_and_logs(tmp_path, outcome, code):
+    script = tmp_path / "sdk_worker_main.py"
+    script.write_text(_WORKER)
+    log = str(tmp_path / "worker.log")
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    done = subprocess.run([sys.executable, str(script), log, outcome], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == code
+    assert done.stdout == "registered True True\n"
+    assert "worker log line" in open(log).read()
+    assert ("RuntimeError: harness failed" in done.stderr) == (outcome == "fail")
+    assert not os.path.exists(log + ".teardown")
+
+
+def test_the_fast_worker_end_is_only_for_beams_worker_processes(tmp_path):
+    from transforms.memory import end_worker_without_teardown
+    assert end_worker_without_teardown() is False          # pytest is not a Beam worker
+    script = tmp_path / "sdk_worker_main.py"
+    script.write_text("import sys\nfrom transforms.memory import end_worker_without_teardown\n"
+                      "print(end_worker_without_teardown())\n")
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), "NEWSBEAM_FAST_EXIT": "0"}
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout == "False\n"

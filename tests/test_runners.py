@@ -1,4 +1,4 @@
-"""The golden ingest on Beam's distributed runners: Prism and Flink.
+"""The golden ingest on Beam's distributed runners (Prism, Flink) and on worker processes.
 
 Each runner runs `newsbeam ingest` unchanged (only Beam options differ) against
 one golden site on 127.0.0.1, and must write the golden expectations and the
@@ -133,6 +133,16 @@ def _same_rows_as_in_process(output: Path, in_process_output: Path) -> None:
 
 def _rejects(output: Path) -> list[tuple]:
     return dataset_rows(output, "rejects") if list((output / "rejects").rglob("*.parquet")) else []
+
+
+def test_golden_ingest_on_worker_processes(golden_site, in_process, workdir):
+    """The in-process runner with two worker processes (the benchmark's row b): same rows,
+    and the workers end without teardown (transforms/memory.py) and exit cleanly."""
+    output = workdir / "workers"
+    run_ingest([*golden_site.ingest_args(output), "--runner=FnApiRunner",
+                "--direct_num_workers=2", "--direct_running_mode=multi_processing"])
+    assert_golden_dataset(output, golden_site.docs)
+    _same_rows_as_in_process(output, in_process[0])
 
 
 @pytest.mark.prism

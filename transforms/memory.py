@@ -22,19 +22,28 @@ unusually large page; trimming keeps the resident size near what is in use.
 It runs in a daemon thread, once per process (the command line starts it, and
 so does the fetch stage's `setup`, for worker processes);
 `NEWSBEAM_TRIM_SECONDS=0` turns it off. Elsewhere than glibc both do nothing.
+
+`exit_without_teardown` and `end_worker_without_teardown` end a process whose
+work is done without the interpreter's teardown, which frees a heap of
+hundreds of MB object by object: about 0.3 s for the command and 0.8 s for
+each Beam worker process, at the end of every run. What an exit does that
+matters outside the process still happens (threads joined, exit handlers run,
+logs and output flushed). `NEWSBEAM_FAST_EXIT=0` keeps the full teardown.
 """
 from __future__ import annotations
 
+import atexit
 import ctypes
 import functools
 import logging
 import os
 import platform
+import sys
 import threading
-from typing import Optional
+from typing import NoReturn, Optional
 
 __all__ = ["DEFAULT_MALLOC_ARENAS", "DEFAULT_TRIM_SECONDS", "limit_malloc_arenas",
-           "start_memory_trimmer"]
+           "start_memory_trimmer", "exit_without_teardown", "end_worker_without_teardown"]
 
 DEFAULT_MALLOC_ARENAS = 2
 _M_ARENA_MAX = -8       # glibc's mallopt parameter number (malloc.h)
@@ -43,6 +52,10 @@ DEFAULT_TRIM_SECONDS = 1.0
 _TRIM_ENV = "NEWSBEAM_TRIM_SECONDS"
 _trimmer_lock = threading.Lock()
 _trimmer: Optional[threading.Thread] = None
+_FAST_EXIT_ENV = "NEWSBEAM_FAST_EXIT"
+_SDK_WORKER_MAIN = "sdk_worker_main.py"     # Beam's worker process entry point
+_worker_exit_registered = False
+_worker_failed = False
 
 _log = logging.getLogger(__name__)
 
@@ -113,3 +126,72 @@ def start_memory_trimmer(seconds: Optional[float] = None) -> Optional[threading.
             _trimmer = threading.Thread(target=trim, name="newsbeam-malloc-trim", daemon=True)
             _trimmer.start()
         return _trimmer
+
+
+def _fast_exit_enabled() -> bool:
+    return os.environ.get(_FAST_EXIT_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _flush_and_exit(code: int) -> NoReturn:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+def exit_without_teardown(code: int = 0) -> NoReturn:
+    """Ends the process like `sys.exit(code)`, minus freeing the heap object by object.
+
+    Non-daemon threads are joined and the exit handlers run first (logging is
+    flushed, Beam stops the job servers it started), then stdout and stderr are
+    flushed. With `NEWSBEAM_FAST_EXIT=0` it is `sys.exit(code)`.
+    """
+    if not _fast_exit_enabled():
+        sys.exit(code)
+    current = threading.current_thread()
+    for thread in threading.enumerate():
+        if thread is not current and not thread.daemon and thread.is_alive():
+            thread.join()
+    atexit._run_exitfuncs()
+    _flush_and_exit(code)
+
+
+def _note_failure(hook):
+    def excepthook(kind, value, traceback):
+        global _worker_failed
+        _worker_failed = True
+        hook(kind, value, traceback)
+    return excepthook
+
+
+def _end_worker() -> None:
+    """At exit of a worker process (its threads already joined): flush and end it."""
+    logging.shutdown()
+    helpers = sys.modules.get("multiprocessing.util")
+    if helpers is not None:
+        helpers._exit_function()
+    _flush_and_exit(1 if _worker_failed else 0)
+
+
+def end_worker_without_teardown() -> bool:
+    """In a Beam SDK worker process, ends it without teardown once its harness returns.
+
+    Called from a DoFn's `setup`; does nothing elsewhere (the command, tests,
+    other runners' workers started differently). The worker's exit code is 1
+    when its harness ended with an exception, else 0. Exit handlers registered
+    before this call other than logging's and multiprocessing's do not run.
+
+    Returns:
+        True when registered (now or before) for this process.
+    """
+    global _worker_exit_registered
+    if not _fast_exit_enabled() or os.path.basename(sys.argv[0] if sys.argv else "") != _SDK_WORKER_MAIN:
+        return False
+    with _trimmer_lock:
+        if not _worker_exit_registered:
+            sys.excepthook = _note_failure(sys.excepthook)
+            atexit.register(_end_worker)
+            _worker_exit_registered = True
+    return True
