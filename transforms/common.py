@@ -1,12 +1,14 @@
 """Pieces every stage shares: the stage result pair and the rejects conversion."""
 from __future__ import annotations
 
+import functools
 import pickle
+import struct
 import traceback
-import zlib
 from typing import Any, NamedTuple, Optional
 
 import apache_beam as beam
+import pyarrow as pa
 from apache_beam.metrics import Metrics
 
 from schemas.records import Article, FeedEntry, FetchedPage, Reject
@@ -29,19 +31,32 @@ def counter(stage: str, name: str):
     return Metrics.counter(NAMESPACE, f"{stage}.{name}")
 
 
+_SIZE = struct.Struct("<I")
+
+
+@functools.lru_cache(maxsize=None)
+def _zstd() -> pa.Codec:
+    return pa.Codec("zstd", compression_level=1)
+
+
 def pack_record(record: Any) -> bytes:
     """A record as compressed bytes, for where many wait in a grouping.
 
     Runners may hold the values of a `GroupByKey` as objects (the in-process
     FnApiRunner keeps every value decoded until the group is read): packed,
     an article waits as about 3.7 KB of bytes instead of a 12 KB object.
+    The pickle is compressed with zstd level 1 (pyarrow's codec), behind its
+    length: as small as zlib level 1, in a third of the time.
     """
-    return zlib.compress(pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL), 1)
+    data = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+    return _SIZE.pack(len(data)) + _zstd().compress(data, asbytes=True)
 
 
 def unpack_record(data: bytes) -> Any:
     """The record `pack_record` packed."""
-    return pickle.loads(zlib.decompress(data))
+    size, = _SIZE.unpack_from(data)
+    return pickle.loads(_zstd().decompress(memoryview(data)[_SIZE.size:], decompressed_size=size,
+                                           asbytes=True))
 
 
 def url_of(element: Any) -> tuple[Optional[str], Optional[str]]:
