@@ -217,9 +217,17 @@ def _text_key(item) -> tuple[str, tuple]:
 
 
 def first_of_text(members) -> tuple[tuple[str, tuple], list[str]]:
-    """The earliest (id, wire _Doc) of articles with one text, and the ids of the others."""
-    members = sorted(members, key=lambda m: m[1][_ORDER])
-    return members[0], [doc_id for doc_id, _ in members[1:]]
+    """The earliest (id, wire _Doc) of articles with one text, and the ids of the others.
+
+    One pass, keeping one doc: a text repeated many times (a wire story, a
+    boilerplate page) holds only its ids.
+    """
+    first, ids = None, []
+    for member in members:
+        ids.append(member[0])
+        if first is None or member[1][_ORDER] < first[1][_ORDER]:
+            first = member
+    return first, [doc_id for doc_id in ids if doc_id != first[0]]
 
 
 def _first_of_text(item):
