@@ -6,7 +6,8 @@ import logging
 import sys
 from typing import NoReturn, Optional
 
-from transforms.memory import exit_without_teardown, limit_malloc_arenas, start_memory_trimmer
+from transforms.memory import (exit_without_teardown, fix_mmap_threshold, limit_malloc_arenas,
+                               start_memory_trimmer)
 
 __all__ = ["main", "run"]
 
@@ -35,6 +36,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     limit_malloc_arenas()   # before any thread starts: see transforms/memory.py
+    fix_mmap_threshold()
     start_memory_trimmer()
     module = importlib.import_module(COMMANDS[command][0])
     if any(a in ("-h", "--help") for a in rest) and hasattr(module, "build_arg_parser"):

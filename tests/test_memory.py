@@ -209,3 +209,53 @@ def test_the_fast_worker_end_is_only_for_beams_worker_processes(tmp_path):
     done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
                           timeout=60)
     assert done.stdout == "False\n"
+
+
+# Frees 100 blocks of 1 MB after a 4 MB block was freed (which raises glibc's dynamic
+# threshold above 1 MB), each block followed by a small survivor; prints RSS before and after.
+_BIG_BLOCKS = textwrap.dedent("""
+    import sys
+    from transforms.memory import fix_mmap_threshold
+    def rss():
+        return int(open("/proc/self/statm").read().split()[1]) * 4096 >> 20
+    if sys.argv[1] == "fixed":
+        assert fix_mmap_threshold() == 256 * 1024
+    first = b"x" * (4 << 20)             # touched pages (bytes(n) would be calloc'ed, untouched)
+    del first
+    blocks, survivors = [], []
+    for _ in range(100):                 # each block followed by a small survivor
+        blocks.append(b"x" * (1 << 20))
+        survivors.append(b"y" * 100_000)
+    before = rss()
+    del blocks
+    print(before, rss())
+""")
+
+
+@glibc_only
+@pytest.mark.parametrize("mode", ["fixed", "default"])
+def test_a_fixed_mmap_threshold_returns_large_blocks_when_freed(mode, tmp_path):
+    env = {k: v for k, v in _env().items() if k != "MALLOC_MMAP_THRESHOLD_"}
+    script = tmp_path / "blocks.py"
+    script.write_text(_BIG_BLOCKS)
+    out = subprocess.run([sys.executable, str(script), mode], env=env, capture_output=True, text=True, check=True)
+    before, after = map(int, out.stdout.split())
+    if mode == "fixed":
+        assert after < before - 80, (before, after)
+    else:                                   # glibc's dynamic threshold keeps them in the heap
+        assert after > before - 20, (before, after)
+
+
+def test_the_users_mmap_threshold_wins_and_children_inherit_it(monkeypatch):
+    from transforms.memory import fix_mmap_threshold
+
+    if platform.libc_ver()[0] != "glibc":
+        assert fix_mmap_threshold() is None
+        return
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "524288")
+    assert fix_mmap_threshold() == 524288
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.environ['MALLOC_MMAP_THRESHOLD_'])"],
+                           capture_output=True, text=True, check=True)
+    assert child.stdout.strip() == "524288"
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "0")
+    assert fix_mmap_threshold() is None
