@@ -16,7 +16,8 @@ user wins.
 
 `fix_mmap_threshold` keeps glibc's mmap threshold at 256 KB (`mallopt
 (M_MMAP_THRESHOLD)`, and `MALLOC_MMAP_THRESHOLD_` for child processes; a value
-set by the user wins). glibc raises the threshold each time a large mmapped
+set by the user wins; glibc reads that variable itself, so `0` would map every
+block: to keep something close to glibc's default, set it to 33554432). glibc raises the threshold each time a large mmapped
 block is freed, up to 32 MB, so after the first page bodies and runner
 buffers, blocks of several MB come from the heap and stay resident when freed.
 With the threshold fixed, every block of 256 KB or more (page bodies, the
@@ -56,7 +57,7 @@ import sys
 import threading
 from typing import NoReturn, Optional
 
-__all__ = ["DEFAULT_MALLOC_ARENAS", "DEFAULT_MMAP_THRESHOLD", "DEFAULT_TRIM_SECONDS",
+__all__ = ["DEFAULT_MALLOC_ARENAS", "DEFAULT_MMAP_THRESHOLD", "DEFAULT_TRIM_SECONDS", "WORKER_TRIM_SECONDS",
            "limit_malloc_arenas", "fix_mmap_threshold",
            "start_memory_trimmer", "exit_without_teardown", "end_worker_without_teardown"]
 
@@ -67,6 +68,7 @@ DEFAULT_MMAP_THRESHOLD = 256 * 1024
 _M_MMAP_THRESHOLD = -3
 _MMAP_ENV = "MALLOC_MMAP_THRESHOLD_"
 DEFAULT_TRIM_SECONDS = 0.2
+WORKER_TRIM_SECONDS = 1.0
 _TRIM_ENV = "NEWSBEAM_TRIM_SECONDS"
 _trimmer_lock = threading.Lock()
 _trimmer: Optional[threading.Thread] = None
@@ -122,19 +124,19 @@ def fix_mmap_threshold(threshold: int = DEFAULT_MMAP_THRESHOLD) -> Optional[int]
             environment already sets `MALLOC_MMAP_THRESHOLD_`.
 
     Returns:
-        The threshold in effect, or None where there is no glibc or the value is 0
-        (nothing changed).
+        The threshold in effect (the user's `MALLOC_MMAP_THRESHOLD_`, which glibc
+        applied when the process started, is left as it is), or None where there is
+        no glibc.
     """
     libc = _glibc()
     if libc is None:
         return None
-    try:
-        value = int(os.environ.get(_MMAP_ENV) or threshold)
-    except ValueError:
-        _log.warning("ignoring %s=%r: not a number", _MMAP_ENV, os.environ[_MMAP_ENV])
-        value = threshold
-    if value < 1:
-        return None
+    if os.environ.get(_MMAP_ENV):          # the user's: glibc applied it when the process started
+        try:
+            return int(os.environ[_MMAP_ENV])
+        except ValueError:
+            return None
+    value = threshold
     os.environ[_MMAP_ENV] = str(value)
     if libc.mallopt(_M_MMAP_THRESHOLD, value) != 1:
         _log.warning("mallopt(M_MMAP_THRESHOLD, %d) failed", value)
@@ -142,11 +144,16 @@ def fix_mmap_threshold(threshold: int = DEFAULT_MMAP_THRESHOLD) -> Optional[int]
     return value
 
 
-def start_memory_trimmer(seconds: Optional[float] = None) -> Optional[threading.Thread]:
+def start_memory_trimmer(seconds: Optional[float] = None,
+                         default: float = DEFAULT_TRIM_SECONDS) -> Optional[threading.Thread]:
     """Starts, once per process, a daemon thread returning free heap memory every `seconds`.
 
     Args:
-        seconds: the interval; default `NEWSBEAM_TRIM_SECONDS` or 0.2. Zero turns it off.
+        seconds: the interval; default `NEWSBEAM_TRIM_SECONDS`, else `default`. Zero
+            turns it off.
+        default: the interval when neither is given: 0.2 s for the command's process
+            (where the in-process runner builds and drops its groupings), 1 s
+            (`WORKER_TRIM_SECONDS`) for the worker processes, which only parse pages.
 
     Returns:
         The trimmer thread (the running one on later calls), or None when off or without glibc.
@@ -154,10 +161,10 @@ def start_memory_trimmer(seconds: Optional[float] = None) -> Optional[threading.
     global _trimmer
     if seconds is None:
         try:
-            seconds = float(os.environ.get(_TRIM_ENV) or DEFAULT_TRIM_SECONDS)
+            seconds = float(os.environ.get(_TRIM_ENV) or default)
         except ValueError:
             _log.warning("ignoring %s=%r: not a number", _TRIM_ENV, os.environ[_TRIM_ENV])
-            seconds = DEFAULT_TRIM_SECONDS
+            seconds = default
     libc = _glibc()
     if libc is None or seconds <= 0:
         return None
