@@ -115,7 +115,7 @@ def test_wheel_holds_the_packages_and_their_data(dists):
         assert f"transforms/{path.name}" in names, path.name
     assert not [n for n in names if n.startswith(("tests/", "deploy/", "scripts/"))]
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-    assert "newsbeam = pipelines.cli:main" in zipfile.ZipFile(dists["wheel"]).read(entry_points).decode()
+    assert "newsbeam = pipelines.cli:run" in zipfile.ZipFile(dists["wheel"]).read(entry_points).decode()
 
 
 def test_sdist_holds_what_setup_file_needs(dists):
