@@ -136,12 +136,11 @@ def fix_mmap_threshold(threshold: int = DEFAULT_MMAP_THRESHOLD) -> Optional[int]
             return int(os.environ[_MMAP_ENV])
         except ValueError:
             return None
-    value = threshold
-    os.environ[_MMAP_ENV] = str(value)
-    if libc.mallopt(_M_MMAP_THRESHOLD, value) != 1:
-        _log.warning("mallopt(M_MMAP_THRESHOLD, %d) failed", value)
+    os.environ[_MMAP_ENV] = str(threshold)
+    if libc.mallopt(_M_MMAP_THRESHOLD, threshold) != 1:
+        _log.warning("mallopt(M_MMAP_THRESHOLD, %d) failed", threshold)
         return None
-    return value
+    return threshold
 
 
 def start_memory_trimmer(seconds: Optional[float] = None,
