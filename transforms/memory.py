@@ -109,11 +109,7 @@ def limit_malloc_arenas(arenas: int = DEFAULT_MALLOC_ARENAS) -> Optional[int]:
         cap = arenas
     if cap < 1:
         return None
-    os.environ[_ENV] = str(cap)
-    if libc.mallopt(_M_ARENA_MAX, cap) != 1:
-        _log.warning("mallopt(M_ARENA_MAX, %d) failed", cap)
-        return None
-    return cap
+    return _set_malloc_option(libc, _M_ARENA_MAX, _ENV, cap)
 
 
 def fix_mmap_threshold(threshold: int = DEFAULT_MMAP_THRESHOLD) -> Optional[int]:
@@ -136,11 +132,16 @@ def fix_mmap_threshold(threshold: int = DEFAULT_MMAP_THRESHOLD) -> Optional[int]
             return int(os.environ[_MMAP_ENV])
         except ValueError:
             return None
-    os.environ[_MMAP_ENV] = str(threshold)
-    if libc.mallopt(_M_MMAP_THRESHOLD, threshold) != 1:
-        _log.warning("mallopt(M_MMAP_THRESHOLD, %d) failed", threshold)
+    return _set_malloc_option(libc, _M_MMAP_THRESHOLD, _MMAP_ENV, threshold)
+
+
+def _set_malloc_option(libc: ctypes.CDLL, param: int, env: str, value: int) -> Optional[int]:
+    """`mallopt(param, value)` for this process, and `env` for the processes it starts."""
+    os.environ[env] = str(value)
+    if libc.mallopt(param, value) != 1:
+        _log.warning("mallopt(%d, %d) failed (%s)", param, value, env)
         return None
-    return threshold
+    return value
 
 
 def start_memory_trimmer(seconds: Optional[float] = None,
