@@ -273,6 +273,9 @@ def bucket_pairs(members, max_candidates: int) -> Iterable[tuple[str, str]]:
     after the first: they are later than that one, so they can never be its
     earliest original, and skipping them keeps the pairs linear in the number
     of exact copies (one pair per copy instead of up to `max_candidates`).
+    Within a run, exact copies are grouped before LSH (`first_of_text`), so
+    same-hash members here are a text's first article and earlier runs'
+    articles; the rule keeps the pairs linear for any input.
     """
     members = sorted(set(members))
     for j in range(1, len(members)):
