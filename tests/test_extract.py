@@ -178,6 +178,18 @@ def test_load_page_reads_bytes_as_trafilatura_does():
     assert etree.tostring(load_page(page)) == etree.tostring(load_html(page))
 
 
+def test_page_parser_gives_every_element_htmlelement_and_keeps_trafilaturas_options():
+    from lxml.html import HtmlElement
+    page = _page("<form action='/s'><label>q</label><input name='q'><select><option>a</option>"
+                 "</select><textarea>t</textarea></form><!-- a comment -->" + _paragraphs(2))
+    tree = load_page(page)
+    kinds = {type(element) for element in tree.iter()}
+    assert kinds == {HtmlElement}  # lxml.html's own parser gives FormElement, InputElement, ...
+    assert {type(element) for element in load_html(page).iter()} > {HtmlElement}
+    assert etree.tostring(tree) == etree.tostring(load_html(page))  # comments removed, as trafilatura
+    assert load_page(page).text_content() == load_html(page).text_content()
+
+
 def test_the_invalid_characters_are_those_of_trafilaturas_regex():
     from trafilatura.utils import INVALID_XML_CHARS
     assert set(_INVALID_XML_CHARS) == {chr(c) for c in range(0x10000) if INVALID_XML_CHARS.match(chr(c))}
