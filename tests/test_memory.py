@@ -257,3 +257,33 @@ def test_the_users_mmap_threshold_wins_and_children_inherit_it(monkeypatch):
     child = subprocess.run([sys.executable, "-c", "import os; print(os.environ['MALLOC_MMAP_THRESHOLD_'])"],
                            capture_output=True, text=True, check=True)
     assert child.stdout.strip() == "524288"
+
+
+def test_frozen_objects_leave_the_collectors_generations_and_are_still_freed():
+    import gc
+    import weakref
+
+    from transforms.memory import freeze_loaded_objects
+
+    class Node:
+        pass
+
+    def tracked(obj) -> bool:
+        return any(o is obj for g in range(3) for o in gc.get_objects(generation=g))
+
+    loaded = [Node() for _ in range(1000)]
+    gc.collect()
+    assert tracked(loaded)
+    before = gc.get_freeze_count()
+    try:
+        frozen = freeze_loaded_objects()
+        assert frozen >= before + 1000          # the list and its nodes are frozen
+        assert not tracked(loaded)              # full collections no longer walk them
+        probe = Node()
+        alive = weakref.ref(loaded[0])
+        del loaded                               # reference counting still frees them
+        assert alive() is None
+        gc.collect()                             # objects made after the freeze are collected as usual
+        assert tracked(probe)
+    finally:
+        gc.unfreeze()

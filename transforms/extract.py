@@ -32,6 +32,7 @@ import apache_beam as beam
 
 from schemas.records import Article, FetchedPage, Reject
 from transforms.common import REJECTS_TAG, ParDoWithRejects, counter
+from transforms.memory import freeze_loaded_objects
 from transforms.trafilatura_meta import JSON_FALLBACK_MAX_CHARS, trafilatura_metadata
 
 __all__ = ["TRAFILATURA_OPTIONS", "FULL_EXTRACTION_BELOW_CHARS", "FULL_EXTRACTION_BELOW_SHARE",
@@ -265,6 +266,7 @@ class _ExtractDoFn(beam.DoFn):
         self._run_id = run_id
 
     def setup(self):
+        freeze_loaded_objects()  # trafilatura and lxml are loaded now (transforms/memory.py)
         self._extracted = counter(STAGE, "extracted")
         self._empty = counter(STAGE, "empty")
 
