@@ -44,6 +44,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks.corpus import Corpus, ServedCorpus, load_sources  # noqa: E402
+from benchmarks.cpu_timeline import format_timeline  # noqa: E402
 
 __all__ = ["ROWS", "Measurement", "RowResult", "TreeMonitor", "measure", "run_row",
            "stage_breakdown", "format_table", "format_breakdown", "run_benchmark", "main"]
@@ -67,11 +68,13 @@ class TreeMonitor:
     `cpu_seconds` sums, over every process ever seen, its last user+system time.
     """
 
-    def __init__(self, pid: int, interval: float = 0.05):
+    def __init__(self, pid: int, interval: float = 0.05, record: bool = False):
         self.pid = pid
         self.interval = interval
         self.peak_rss = 0
         self._cpu: dict[int, float] = {}
+        self.samples: Optional[list[tuple[float, dict[int, float]]]] = [] if record else None
+        self._t0 = time.perf_counter()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -104,6 +107,8 @@ class TreeMonitor:
             except (OSError, IndexError, ValueError):
                 continue
         self.peak_rss = max(self.peak_rss, total)
+        if self.samples is not None:
+            self.samples.append((time.perf_counter() - self._t0, dict(self._cpu)))
 
     def _tree(self) -> list[int]:
         found, todo = [], [self.pid]
@@ -129,16 +134,19 @@ class Measurement:
     returncode: int
     stdout: str
     stderr: str
+    timeline: Optional[list] = None
 
 
 def measure(cmd: list[str], *, env: Optional[dict[str, str]] = None,
-            cwd: Optional[str] = None, log_dir: Optional[Path] = None) -> Measurement:
+            cwd: Optional[str] = None, log_dir: Optional[Path] = None,
+            timeline: bool = False) -> Measurement:
     """Runs `cmd` and measures it.
 
     CPU time is the larger of the kernel's account of the reaped tree
     (`wait4` rusage) and the /proc samples (which also see descendants that
     were never reaped); peak memory is the /proc tree sum, or the largest
-    single process (`ru_maxrss`) when that is larger.
+    single process (`ru_maxrss`) when that is larger. With `timeline`, the
+    samples ((seconds, {pid: CPU seconds})) are kept (benchmarks/cpu_timeline.py).
     """
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="nb-bench-log-"))
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -146,7 +154,7 @@ def measure(cmd: list[str], *, env: Optional[dict[str, str]] = None,
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=cwd)
-        monitor = TreeMonitor(proc.pid).start()
+        monitor = TreeMonitor(proc.pid, record=timeline).start()
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - started
         monitor.stop()
@@ -154,7 +162,8 @@ def measure(cmd: list[str], *, env: Optional[dict[str, str]] = None,
     cpu = max(usage.ru_utime + usage.ru_stime, monitor.cpu_seconds)
     peak = max(monitor.peak_rss, usage.ru_maxrss * 1024)
     return Measurement(seconds, cpu, peak, proc.returncode,
-                       out_path.read_text(errors="replace"), err_path.read_text(errors="replace"))
+                       out_path.read_text(errors="replace"), err_path.read_text(errors="replace"),
+                       monitor.samples)
 
 
 # --- the rows ---------------------------------------------------------------
@@ -211,8 +220,12 @@ def _check(m: Measurement, what: str) -> None:
         raise RuntimeError(f"{what} failed ({m.returncode}):\n{m.stderr[-3000:]}")
 
 
-def run_row(key: str, served: ServedCorpus, workdir: Path, extra: tuple[str, ...] = ()) -> RowResult:
-    """Runs one row of the table in its own subprocess and measures it."""
+def run_row(key: str, served: ServedCorpus, workdir: Path, extra: tuple[str, ...] = (),
+            timeline: bool = False) -> RowResult:
+    """Runs one row of the table in its own subprocess and measures it.
+
+    With `timeline`, `detail["cpu_timeline"]` holds its per-second CPU use.
+    """
     corpus = served.corpus
     out = workdir / f"row_{key}"
     if out.exists():
@@ -220,7 +233,7 @@ def run_row(key: str, served: ServedCorpus, workdir: Path, extra: tuple[str, ...
     detail: dict = {}
     if key in ("a", "b"):
         m = measure(newsbeam_command(served, out / "dataset", 2 if key == "b" else 1, extra),
-                    env=_env(), cwd=str(REPO), log_dir=out / "log")
+                    env=_env(), cwd=str(REPO), log_dir=out / "log", timeline=timeline)
         _check(m, f"row {key}")
         manifest = _manifest(out / "dataset")
         counts = manifest.get("counts", {})
@@ -231,7 +244,7 @@ def run_row(key: str, served: ServedCorpus, workdir: Path, extra: tuple[str, ...
         cmd = [sys.executable, str(REPO / "benchmarks" / "naive_loop.py"), "--output", str(out / "dataset")]
         for feed in served.feed_urls:
             cmd += ["--feed", feed]
-        m = measure(cmd, env=_env(), cwd=str(REPO), log_dir=out / "log")
+        m = measure(cmd, env=_env(), cwd=str(REPO), log_dir=out / "log", timeline=timeline)
         _check(m, "row c")
         detail = json.loads(m.stdout.strip().splitlines()[-1])
         articles = int(detail.get("articles", 0))
@@ -243,12 +256,14 @@ def run_row(key: str, served: ServedCorpus, workdir: Path, extra: tuple[str, ...
         # run from inside the pages folder: --keep-dirs joins the input path to the output folder
         m = measure([cli, "--input-dir", ".", "--output-dir", str(text_dir),
                      "--parallel", "2", "--with-metadata", "--keep-dirs"],
-                    env=_env(), cwd=str(pages_dir), log_dir=out / "log")
+                    env=_env(), cwd=str(pages_dir), log_dir=out / "log", timeline=timeline)
         _check(m, "row d")
         articles = sum(1 for _ in text_dir.rglob("*.txt"))
         shutil.rmtree(pages_dir)
     else:
         raise ValueError(f"unknown row {key!r}")
+    if timeline:
+        detail["cpu_timeline"] = format_timeline(f"({key})", m.timeline or [], m.seconds, os.cpu_count() or 1)
     return RowResult(key, ROWS[key], corpus.pages, articles, m.seconds, m.cpu_seconds, m.peak_rss, detail)
 
 
@@ -375,7 +390,8 @@ def format_breakdown(total: float, stages: list[tuple[str, float]],
 
 def run_benchmark(pages: int = 2000, latency: float = 0.05, hosts: int = 4, feed_items: int = 200,
                   rows: tuple[str, ...] = ("a", "b", "c", "d"), profile_pages: int = 300,
-                  workdir: Optional[Path] = None, extra: tuple[str, ...] = ()) -> dict:
+                  workdir: Optional[Path] = None, extra: tuple[str, ...] = (),
+                  cpu_timeline: bool = False) -> dict:
     """Runs the benchmark; returns {"rows": [RowResult], "table": str, "breakdown": str}."""
     sources = load_sources()
     workdir = Path(workdir or tempfile.mkdtemp(prefix="nb-bench-"))
@@ -384,7 +400,7 @@ def run_benchmark(pages: int = 2000, latency: float = 0.05, hosts: int = 4, feed
     with corpus.serve(latency) as served:
         for key in rows:
             print(f"running ({key}) {ROWS[key]} ...", file=sys.stderr, flush=True)
-            results.append(run_row(key, served, workdir, extra))
+            results.append(run_row(key, served, workdir, extra, cpu_timeline))
     table = format_table(results, pages, latency, corpus.hosts)
     breakdown = ""
     if profile_pages:
@@ -410,6 +426,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="pages of the profiled run for the per-stage breakdown; 0 skips it")
     parser.add_argument("--workdir", default=None, help="keep outputs here (default: a temp folder, removed)")
     parser.add_argument("--json", default=None, help="also write the results as JSON to this file")
+    parser.add_argument("--cpu-timeline", action="store_true",
+                        help="also print each row's CPU use per process, second by second, and its "
+                             "start / steady / tail phases (benchmarks/cpu_timeline.py)")
     args, extra = parser.parse_known_args(argv)
     rows = tuple(r.strip() for r in args.rows.split(",") if r.strip())
     for key in rows:
@@ -417,8 +436,13 @@ def main(argv: Optional[list[str]] = None) -> int:
             parser.error(f"unknown row {key!r}; rows are {', '.join(ROWS)}")
     keep = args.workdir is not None
     result = run_benchmark(args.pages, args.latency, args.hosts, args.feed_items, rows,
-                           args.profile_pages, Path(args.workdir) if keep else None, tuple(extra))
+                           args.profile_pages, Path(args.workdir) if keep else None, tuple(extra),
+                           args.cpu_timeline)
     print(result["table"])
+    for row in result["rows"]:
+        if "cpu_timeline" in row.detail:
+            print()
+            print(row.detail["cpu_timeline"])
     if result["breakdown"]:
         print()
         print(result["breakdown"])

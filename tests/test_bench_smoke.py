@@ -106,3 +106,33 @@ def test_two_worker_row_runs(tmp_path):
     (row,) = result["rows"]
     assert row.key == "b" and row.detail["counts"]["pages_fetched"] == 20
     assert row.articles + row.detail["counts"]["rejects"] == 20
+
+
+def test_cpu_timeline_splits_a_run_into_start_steady_and_tail():
+    from benchmarks.cpu_timeline import format_timeline, per_second, phases
+
+    # the command alone for 2 s, then two workers at full speed for 3 s, then 1 s at half speed
+    samples, cmd, w1, w2 = [], 0.0, 0.0, 0.0
+    for tenth in range(1, 61):
+        t = tenth / 10
+        if t <= 2:
+            cmd += 0.1
+        elif t <= 5:
+            w1 += 0.1
+            w2 += 0.1
+        else:
+            w1 += 0.05
+        cpu = {1: cmd}
+        if t > 2:
+            cpu.update({2: w1, 3: w2})
+        samples.append((t - 0.001, cpu))
+    pids, rows = per_second(samples, 6.0)
+    assert pids == [1, 2, 3] and len(rows) == 6
+    assert [round(sum(r), 2) for r in rows] == [1.0, 1.0, 2.0, 2.0, 2.0, 0.5]
+    p = phases(rows, 6.0, 2)
+    assert (p.start, p.steady, p.tail) == (2.0, 3.0, 1.0)
+    assert p.steady_cores == pytest.approx(2.0) and p.idle_core_seconds == pytest.approx(12 - 8.5)
+    text = format_timeline("(b)", samples, 6.0, 2)
+    assert text.splitlines()[0].startswith("(b): 6.0 s on 2 cores; start 2 s, steady 3 s at 2.00 cores, tail 1 s")
+    assert len(text.splitlines()) == 2 + 6
+    assert phases([[0.1], [0.2]], 2.0, 2).steady == 0.0   # never busy: all start
