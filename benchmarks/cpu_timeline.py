@@ -4,14 +4,16 @@
 each row (the command, Beam's worker processes, the CLI's pool) and prints,
 under the table, one line a second and three phases:
 
-- start: until the row first uses most of the machine's cores (imports,
-  building the Beam graph, starting worker processes, reading feeds);
+- start: until the row first runs at its full rate (imports, building the
+  Beam graph, starting worker processes, reading feeds);
 - steady: from then to the last second it does (fetch and extraction);
 - tail: after that (dedup's groupings, the Parquet write, the exit).
 
 A second counts as busy when the row's processes together use at least
-`BUSY_SHARE` of the cores in it. Idle core-seconds are the cores times the
-wall time, less the CPU time used.
+`BUSY_SHARE` of the row's own full rate: the 90th percentile of its seconds
+(about 2 cores for a row that uses both, 1 for a one-process row). Idle
+core-seconds are the cores times the wall time, less the CPU time used.
+The per-second table shows the first and last `EDGE_SECONDS` seconds.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from typing import Sequence
 __all__ = ["BUSY_SHARE", "Phases", "per_second", "phases", "format_timeline"]
 
 BUSY_SHARE = 0.8
+EDGE_SECONDS = 10
 
 Sample = tuple[float, dict[int, float]]     # (seconds since start, {pid: CPU seconds so far})
 
@@ -60,7 +63,8 @@ class Phases:
 def phases(rows: Sequence[Sequence[float]], wall: float, cpus: int) -> Phases:
     """The start, steady and tail phases of a per-second CPU table (see above)."""
     used = [sum(row) for row in rows]
-    busy = [k for k, u in enumerate(used) if u >= BUSY_SHARE * cpus]
+    full = sorted(used)[int(0.9 * (len(used) - 1))] if used else 0.0
+    busy = [k for k, u in enumerate(used) if u > 0 and u >= BUSY_SHARE * full]
     idle = cpus * wall - sum(used)
     if not busy:
         return Phases(wall, 0.0, 0.0, 0.0, idle)
@@ -83,6 +87,10 @@ def format_timeline(label: str, samples: Sequence[Sample], wall: float, cpus: in
         names = ["command" if k == 0 else f"proc {k}" for k in shown]
         lines.append("      s " + " ".join(f"{name:>8}" for name in names) + "    other    total")
         for second, row in enumerate(rows):
+            if EDGE_SECONDS <= second < len(rows) - EDGE_SECONDS:
+                if second == EDGE_SECONDS:
+                    lines.append("    ...")
+                continue
             other = sum(v for k, v in enumerate(row) if k not in shown)
             lines.append(f"  {second:5d} " + " ".join(f"{row[k]:8.2f}" for k in shown)
                          + f" {other:8.2f} {sum(row):8.2f}")

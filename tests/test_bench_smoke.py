@@ -135,4 +135,6 @@ def test_cpu_timeline_splits_a_run_into_start_steady_and_tail():
     text = format_timeline("(b)", samples, 6.0, 2)
     assert text.splitlines()[0].startswith("(b): 6.0 s on 2 cores; start 2 s, steady 3 s at 2.00 cores, tail 1 s")
     assert len(text.splitlines()) == 2 + 6
-    assert phases([[0.1], [0.2]], 2.0, 2).steady == 0.0   # never busy: all start
+    one_core = [[1.0]] * 5 + [[0.3]]                      # a one-process row runs at 1 core
+    assert (phases(one_core, 6.0, 2).steady, phases(one_core, 6.0, 2).tail) == (5.0, 1.0)
+    assert phases([[0.0], [0.0]], 2.0, 2).steady == 0.0   # never busy: all start
