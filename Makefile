@@ -38,7 +38,7 @@ eval-dedup: $(STAMP)
 	$(BIN)/python scripts/eval_dedup.py
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench_pipeline.py $(BENCH_ARGS)
 
 bench-stages: $(STAMP)
 	$(BIN)/python benchmarks/bench_stages.py
