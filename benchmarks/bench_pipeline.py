@@ -382,7 +382,7 @@ def format_breakdown(total: float, stages: list[tuple[str, float]],
     rest = total - sum(s for _, s in stages)
     lines.append(f"  {'(Beam runner, coders, shuffles, start-up, the rest)':<52} {rest:>7.1f} "
                  f"{1000 * rest / pages:>8.1f} {rest / total:>6.0%}")
-    lines.append(f"  top functions by own time:")
+    lines.append("  top functions by own time:")
     for name, own, cum in functions:
         lines.append(f"    {name[-70:]:<70} {own:>6.1f} s own {cum:>7.1f} s cum")
     return "\n".join(lines)

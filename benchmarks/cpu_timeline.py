@@ -74,8 +74,7 @@ def phases(rows: Sequence[Sequence[float]], wall: float, cpus: int) -> Phases:
                   sum(used[first:last]) / steady, idle)
 
 
-def format_timeline(label: str, samples: Sequence[Sample], wall: float, cpus: int,
-                    seconds_shown: bool = True) -> str:
+def format_timeline(label: str, samples: Sequence[Sample], wall: float, cpus: int) -> str:
     """The phases of one row, then its per-second table (command first, then the other processes)."""
     pids, rows = per_second(samples, wall)
     shown = [k for k, pid in enumerate(pids) if sum(r[k] for r in rows) >= 0.5]
@@ -83,15 +82,14 @@ def format_timeline(label: str, samples: Sequence[Sample], wall: float, cpus: in
     lines = [f"{label}: {wall:.1f} s on {cpus} cores; start {p.start:.0f} s, steady {p.steady:.0f} s "
              f"at {p.steady_cores:.2f} cores, tail {p.tail:.0f} s; idle {p.idle_core_seconds:.1f} "
              f"core-seconds of {cpus * wall:.1f}"]
-    if seconds_shown:
-        names = ["command" if k == 0 else f"proc {k}" for k in shown]
-        lines.append("      s " + " ".join(f"{name:>8}" for name in names) + "    other    total")
-        for second, row in enumerate(rows):
-            if EDGE_SECONDS <= second < len(rows) - EDGE_SECONDS:
-                if second == EDGE_SECONDS:
-                    lines.append("    ...")
-                continue
-            other = sum(v for k, v in enumerate(row) if k not in shown)
-            lines.append(f"  {second:5d} " + " ".join(f"{row[k]:8.2f}" for k in shown)
-                         + f" {other:8.2f} {sum(row):8.2f}")
+    names = ["command" if k == 0 else f"proc {k}" for k in shown]
+    lines.append("      s " + " ".join(f"{name:>8}" for name in names) + "    other    total")
+    for second, row in enumerate(rows):
+        if EDGE_SECONDS <= second < len(rows) - EDGE_SECONDS:
+            if second == EDGE_SECONDS:
+                lines.append("    ...")
+            continue
+        other = sum(v for k, v in enumerate(row) if k not in shown)
+        lines.append(f"  {second:5d} " + " ".join(f"{row[k]:8.2f}" for k in shown)
+                     + f" {other:8.2f} {sum(row):8.2f}")
     return "\n".join(lines)

@@ -105,9 +105,10 @@ def load_page(html: str):
     trafilatura parses the string, and its UTF-8 bytes when that fails or
     gives an empty tree; here the bytes come first (libxml2 reads UTF-8
     without converting it; the same parser, whose encoding is UTF-8, gives
-    the same tree: checked on every evaluation page), with `page_parser`. A string with lone
-    surrogates, which UTF-8 cannot encode, takes trafilatura's order. Same
-    rejection of dubious HTML; non-string input goes to trafilatura's loader.
+    the same tree: checked on every evaluation page), with `page_parser`.
+    A string with lone surrogates, which UTF-8 cannot encode, takes
+    trafilatura's order. Same rejection of dubious HTML; non-string input
+    goes to trafilatura's loader.
 
     Args:
       html: the decoded page.
