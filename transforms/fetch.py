@@ -22,8 +22,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from schemas.records import FeedEntry, FetchedPage, Reject, utcnow
 from transforms.common import REJECTS_TAG, ParDoWithRejects, counter, url_of
 from transforms.http import FetchError, HttpClient, HttpConfig, decode_html, release_client, shared_client
-from transforms.memory import (WORKER_TRIM_SECONDS, end_worker_without_teardown, freeze_loaded_objects,
-                               start_memory_trimmer)
+from transforms.memory import WORKER_TRIM_SECONDS, end_worker_without_teardown, start_memory_trimmer
 
 __all__ = ["STAGE", "REJECTS_TAG", "FetchPages", "fetch_page", "HostScheduler", "ConcurrentFetchDoFn"]
 
@@ -172,7 +171,6 @@ class ConcurrentFetchDoFn(beam.DoFn):
         # process already runs one (every 0.2 s), a worker process trims once a second
         start_memory_trimmer(default=WORKER_TRIM_SECONDS)
         end_worker_without_teardown()
-        freeze_loaded_objects()
         self.client = shared_client(self._config, self._client_key)
         self._scheduler = HostScheduler(self._config.fetch_concurrency, self._config.per_host_concurrency)
         self._counters = {}

@@ -42,9 +42,9 @@ so does the fetch stage's `setup`, for worker processes);
 (the modules of Beam, trafilatura, lxml, numpy, their tables: about 190,000
 objects in a worker) out of the cyclic garbage collector's reach
 (`gc.freeze()`), so its full collections stop walking them again and again:
-they took 0.8 s of a 2,000-page run's worker CPU. The fetch and extraction
-stages call it in `setup` (a few times per process: after each stage's
-modules are loaded). Objects are still freed by reference counting; only
+they took 0.8 s of a 2,000-page run's worker CPU. The extraction stage calls
+it in `setup`, once its modules (the heaviest) are loaded, so once per
+DoFn instance. Objects are still freed by reference counting; only
 reference cycles among the frozen ones are never collected.
 
 `exit_without_teardown` and `end_worker_without_teardown` end a process whose
