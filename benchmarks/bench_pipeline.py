@@ -144,6 +144,8 @@ class Measurement:
     stdout: str
     stderr: str
     timeline: Optional[list] = None
+    system_seconds: float = 0.0     # kernel time of the reaped tree (wait4 rusage)
+    minor_faults: int = 0           # page faults served without I/O, same account
 
 
 def measure(cmd: list[str], *, env: Optional[dict[str, str]] = None,
@@ -172,7 +174,7 @@ def measure(cmd: list[str], *, env: Optional[dict[str, str]] = None,
     peak = max(monitor.peak_rss, usage.ru_maxrss * 1024)
     return Measurement(seconds, cpu, peak, proc.returncode,
                        out_path.read_text(errors="replace"), err_path.read_text(errors="replace"),
-                       monitor.samples)
+                       monitor.samples, usage.ru_stime, usage.ru_minflt)
 
 
 # --- the rows ---------------------------------------------------------------
@@ -189,6 +191,8 @@ class RowResult:
     cpu_seconds: float
     peak_rss: int
     detail: dict = dataclasses.field(default_factory=dict)
+    system_seconds: float = 0.0
+    minor_faults: int = 0
 
     @property
     def pages_per_second(self) -> float:
@@ -273,7 +277,8 @@ def run_row(key: str, served: ServedCorpus, workdir: Path, extra: tuple[str, ...
         raise ValueError(f"unknown row {key!r}")
     if timeline:
         detail["cpu_timeline"] = format_timeline(f"({key})", m.timeline or [], m.seconds, os.cpu_count() or 1)
-    return RowResult(key, ROWS[key], corpus.pages, articles, m.seconds, m.cpu_seconds, m.peak_rss, detail)
+    return RowResult(key, ROWS[key], corpus.pages, articles, m.seconds, m.cpu_seconds, m.peak_rss, detail,
+                     m.system_seconds, m.minor_faults)
 
 
 # --- where the time goes ----------------------------------------------------
@@ -377,6 +382,10 @@ def format_table(rows: list[RowResult], pages: int, latency: float, hosts: int) 
                           if base and base.pages_per_second else "-")
         lines.append(f"({r.key}) {r.label:<66} {r.pages_per_second:>8.1f} {r.cpu_per_page:>10.4f} "
                      f"{_mb(r.peak_rss):>9} {ratios[0]:>7} {ratios[1]:>7} {r.articles:>8}")
+    lines.append("")
+    lines.append("kernel's share (wait4 rusage of each row's process tree): "
+                 + "; ".join(f"({r.key}) {r.system_seconds:.1f} s system CPU, "
+                             f"{r.minor_faults / 1e6:.2f} M minor page faults" for r in rows))
     return "\n".join(lines)
 
 

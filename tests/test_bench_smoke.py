@@ -70,6 +70,8 @@ def test_measure_sees_memory_and_cpu_of_a_child_process(tmp_path):
     assert m.returncode == 0
     assert m.peak_rss >= 200 * 2**20
     assert m.cpu_seconds > 0
+    assert m.minor_faults >= 200 * 2**20 // 4096      # every touched page of the buffer
+    assert 0 < m.system_seconds <= m.cpu_seconds
 
 
 def test_table_has_one_row_per_run_and_ratios_to_c_and_d():
@@ -80,6 +82,9 @@ def test_table_has_one_row_per_run_and_ratios_to_c_and_d():
     line_a = next(line for line in table.splitlines() if line.startswith("(a)"))
     assert "50.0" in line_a and "0.0300" in line_a and "5.00x" in line_a and "2.00x" in line_a
     assert [line[:3] for line in table.splitlines() if line.startswith("(")] == ["(a)", "(c)", "(d)"]
+    rows[0].system_seconds, rows[0].minor_faults = 1.25, 640_000
+    kernel = bench.format_table(rows, 100, 0.05, 4).splitlines()[-1]
+    assert "(a) 1.2 s system CPU, 0.64 M minor page faults" in kernel and "(d) 0.0 s" in kernel
 
 
 def test_tiny_benchmark_produces_rows_a_c_d_and_a_breakdown(tmp_path):

@@ -121,6 +121,49 @@ def test_the_trimmer_returns_freed_heap_memory_to_the_system():
     assert after < before - 100, (before, after)
 
 
+# The same holes as above, left by a trimmer that trims only above `free_above` bytes free;
+# prints the heaps' free bytes before, and RSS before and after.
+_HOLES_WITH_BUDGET = textwrap.dedent("""
+    import sys, time
+    from transforms.memory import heap_free_bytes, start_memory_trimmer
+    def rss():
+        return int(open("/proc/self/statm").read().split()[1]) * 4096 >> 20
+    blocks = [bytes(1000 + i % 7) for i in range(300_000)]
+    survivors = blocks[::100]
+    del blocks
+    free, before = heap_free_bytes(), rss()
+    start_memory_trimmer(0.05, free_above=int(sys.argv[1]))
+    time.sleep(0.5)
+    print(free >> 20, before, rss())
+""")
+
+
+@glibc_only
+@pytest.mark.parametrize("budget_mb,trimmed", [(1, True), (4096, False)])
+def test_a_worker_trimmer_trims_only_above_its_free_budget(budget_mb, trimmed, tmp_path):
+    script = tmp_path / "holes.py"
+    script.write_text(_HOLES_WITH_BUDGET)
+    out = subprocess.run([sys.executable, str(script), str(budget_mb << 20)], env=_env(),
+                         capture_output=True, text=True, check=True)
+    free_mb, before, after = map(int, out.stdout.split())
+    assert free_mb > 100, out.stdout             # the holes are counted as free heap
+    if trimmed:
+        assert after < before - 100, (before, after)
+    else:
+        assert after > before - 20, (before, after)
+
+
+def test_heap_free_bytes_follows_frees():
+    from transforms.memory import heap_free_bytes
+
+    if heap_free_bytes() is None:
+        pytest.skip("no mallinfo2 (glibc 2.33+)")
+    blocks = [bytearray(10_000) for _ in range(5_000)]     # 50 MB from malloc, not pymalloc
+    before = heap_free_bytes()
+    del blocks[::2]
+    assert heap_free_bytes() > before + 20_000_000
+
+
 def test_the_trimmer_can_be_turned_off(monkeypatch):
     from transforms.memory import start_memory_trimmer
 
@@ -287,3 +330,16 @@ def test_frozen_objects_leave_the_collectors_generations_and_are_still_freed():
         assert tracked(probe)
     finally:
         gc.unfreeze()
+
+
+@glibc_only
+def test_worker_processes_keep_glibcs_own_mmap_threshold(monkeypatch):
+    # the command's 256 KB threshold is its own: Beam's worker processes started from it
+    # keep glibc's dynamic threshold (docs/performance.md, "Sixth round")
+    from transforms.memory import fix_mmap_threshold
+
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    assert fix_mmap_threshold() == 256 * 1024
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.environ.get('MALLOC_MMAP_THRESHOLD_'))"],
+                           capture_output=True, text=True, check=True)
+    assert child.stdout.strip() == "None"

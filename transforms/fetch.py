@@ -22,7 +22,8 @@ from apache_beam.utils.windowed_value import WindowedValue
 from schemas.records import FeedEntry, FetchedPage, Reject, utcnow
 from transforms.common import REJECTS_TAG, ParDoWithRejects, counter, url_of
 from transforms.http import FetchError, HttpClient, HttpConfig, decode_html, release_client, shared_client
-from transforms.memory import WORKER_TRIM_SECONDS, end_worker_without_teardown, start_memory_trimmer
+from transforms.memory import (WORKER_TRIM_FREE_BYTES, WORKER_TRIM_SECONDS, end_worker_without_teardown,
+                               start_memory_trimmer)
 
 __all__ = ["STAGE", "REJECTS_TAG", "FetchPages", "fetch_page", "HostScheduler", "ConcurrentFetchDoFn"]
 
@@ -168,8 +169,9 @@ class ConcurrentFetchDoFn(beam.DoFn):
 
     def setup(self):
         # once per process: worker processes too (transforms/memory.py); the command's
-        # process already runs one (every 0.2 s), a worker process trims once a second
-        start_memory_trimmer(default=WORKER_TRIM_SECONDS)
+        # process already runs one (every 0.2 s); a worker process looks once a second
+        # and trims when its heaps hold more than WORKER_TRIM_FREE_BYTES free
+        start_memory_trimmer(default=WORKER_TRIM_SECONDS, free_above=WORKER_TRIM_FREE_BYTES)
         end_worker_without_teardown()
         self.client = shared_client(self._config, self._client_key)
         self._scheduler = HostScheduler(self._config.fetch_concurrency, self._config.per_host_concurrency)

@@ -14,29 +14,40 @@ pipeline starts any thread) and of the processes it starts (Beam's worker
 processes inherit `MALLOC_ARENA_MAX`). A `MALLOC_ARENA_MAX` already set by the
 user wins.
 
-`fix_mmap_threshold` keeps glibc's mmap threshold at 256 KB (`mallopt
-(M_MMAP_THRESHOLD)`, and `MALLOC_MMAP_THRESHOLD_` for child processes; a value
-set by the user wins; glibc reads that variable itself, so `0` would map every
-block: to keep something close to glibc's default, set it to 33554432). glibc raises the threshold each time a large mmapped
-block is freed, up to 32 MB, so after the first page bodies and runner
+`fix_mmap_threshold` keeps glibc's mmap threshold of the command's process at
+256 KB (`mallopt(M_MMAP_THRESHOLD)`; a `MALLOC_MMAP_THRESHOLD_` set by the user
+wins, and is the one setting child processes inherit; glibc reads that variable
+itself, so `0` would map every block: to keep something close to glibc's
+default, set it to 33554432). glibc raises the threshold each time a large
+mmapped block is freed, up to 32 MB, so after the first page bodies and runner
 buffers, blocks of several MB come from the heap and stay resident when freed.
 With the threshold fixed, every block of 256 KB or more (page bodies, the
-runner's encoded groupings) is its own mapping, returned to the system when
-freed: the 10,000-page peak fell from 686-773 to 650 MB, with the same CPU per
-page.
+in-process runner's encoded groupings) is its own mapping, returned to the
+system when freed: the 10,000-page peak of the in-process run fell from
+686-773 to 650 MB, with the same CPU per page.
+
+Beam's worker processes keep glibc's own threshold. There, a mapping per page
+body and per decoded text, and a trim every second, cost a fresh zeroed page
+for every 4 KB they touch again: 1.9 million page faults in a 2,000-page run
+with two workers, about 6 s of system time and a tenth of the run's CPU
+(docs/performance.md, "Sixth round").
 
 `start_memory_trimmer` returns the free memory in the middle of the heap to
-the system five times a second (`malloc_trim(0)`: about 2 ms when there is
-memory to return, 0.2 ms when there is none; no difference in CPU per page
-was measurable against once a second, and the 10,000-page peak fell by 70 MB,
-because the in-process runner builds and drops a grouping per stage in dedup's
-tail, each a few hundred ms long). Pages of a few hundred KB are
-parsed and freed between long-lived buffers (a runner's pending outputs), so
-the heap's free space is scattered and its high-water mark rises with every
-unusually large page; trimming keeps the resident size near what is in use.
-It runs in a daemon thread, once per process (the command line starts it, and
-so does the fetch stage's `setup`, for worker processes);
-`NEWSBEAM_TRIM_SECONDS=0` turns it off. Elsewhere than glibc both do nothing.
+the system (`malloc_trim(0)`: about 2 ms when there is memory to return, 0.2
+ms when there is none). In the command's process it trims five times a second:
+no difference in CPU per page was measurable against once a second, and the
+10,000-page peak fell by 70 MB, because the in-process runner builds and drops
+a grouping per stage in dedup's tail, each a few hundred ms long. Pages of a
+few hundred KB are parsed and freed between long-lived buffers (a runner's
+pending outputs), so the heap's free space is scattered and its high-water
+mark rises with every unusually large page; trimming keeps the resident size
+near what is in use. A worker process looks once a second and trims only when
+its heap holds more than 128 MB free (`WORKER_TRIM_FREE_BYTES`, from
+`mallinfo2`): its free space stays around 50-120 MB while it parses pages, and
+what a trim gives back is faulted in again at once. The trimmer runs in a
+daemon thread, once per process (the command line starts it, and so does the
+fetch stage's `setup`, for worker processes); `NEWSBEAM_TRIM_SECONDS=0` turns
+it off. Elsewhere than glibc both do nothing.
 
 `freeze_loaded_objects` moves what a process holds once a stage is set up
 (the modules of Beam, trafilatura, lxml, numpy, their tables: about 190,000
@@ -68,7 +79,8 @@ import threading
 from typing import NoReturn, Optional
 
 __all__ = ["DEFAULT_MALLOC_ARENAS", "DEFAULT_MMAP_THRESHOLD", "DEFAULT_TRIM_SECONDS", "WORKER_TRIM_SECONDS",
-           "limit_malloc_arenas", "fix_mmap_threshold",
+           "WORKER_TRIM_FREE_BYTES",
+           "limit_malloc_arenas", "fix_mmap_threshold", "heap_free_bytes",
            "start_memory_trimmer", "freeze_loaded_objects", "exit_without_teardown",
            "end_worker_without_teardown"]
 
@@ -80,6 +92,7 @@ _M_MMAP_THRESHOLD = -3
 _MMAP_ENV = "MALLOC_MMAP_THRESHOLD_"
 DEFAULT_TRIM_SECONDS = 0.2
 WORKER_TRIM_SECONDS = 1.0
+WORKER_TRIM_FREE_BYTES = 128 << 20
 _TRIM_ENV = "NEWSBEAM_TRIM_SECONDS"
 _trimmer_lock = threading.Lock()
 _trimmer: Optional[threading.Thread] = None
@@ -124,7 +137,7 @@ def limit_malloc_arenas(arenas: int = DEFAULT_MALLOC_ARENAS) -> Optional[int]:
 
 
 def fix_mmap_threshold(threshold: int = DEFAULT_MMAP_THRESHOLD) -> Optional[int]:
-    """Fixes glibc's mmap threshold for this process and its child processes.
+    """Fixes glibc's mmap threshold for this process (not for the processes it starts).
 
     Args:
         threshold: bytes from which a block gets its own mapping, unless the
@@ -143,7 +156,10 @@ def fix_mmap_threshold(threshold: int = DEFAULT_MMAP_THRESHOLD) -> Optional[int]
             return int(os.environ[_MMAP_ENV])
         except ValueError:
             return None
-    return _set_malloc_option(libc, _M_MMAP_THRESHOLD, _MMAP_ENV, threshold)
+    if libc.mallopt(_M_MMAP_THRESHOLD, threshold) != 1:
+        _log.warning("mallopt(M_MMAP_THRESHOLD, %d) failed", threshold)
+        return None
+    return threshold
 
 
 def _set_malloc_option(libc: ctypes.CDLL, param: int, env: str, value: int) -> Optional[int]:
@@ -155,8 +171,26 @@ def _set_malloc_option(libc: ctypes.CDLL, param: int, env: str, value: int) -> O
     return value
 
 
+class _MallInfo2(ctypes.Structure):
+    """glibc's `struct mallinfo2` (malloc.h), summed over all arenas."""
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+        "uordblks", "fordblks", "keepcost")]
+
+
+def heap_free_bytes() -> Optional[int]:
+    """Bytes free in malloc's heaps (`mallinfo2().fordblks`); None without glibc 2.33+."""
+    libc = _glibc()
+    mallinfo2 = getattr(libc, "mallinfo2", None) if libc is not None else None
+    if mallinfo2 is None:
+        return None
+    mallinfo2.restype = _MallInfo2
+    return int(mallinfo2().fordblks)
+
+
 def start_memory_trimmer(seconds: Optional[float] = None,
-                         default: float = DEFAULT_TRIM_SECONDS) -> Optional[threading.Thread]:
+                         default: float = DEFAULT_TRIM_SECONDS,
+                         free_above: int = 0) -> Optional[threading.Thread]:
     """Starts, once per process, a daemon thread returning free heap memory every `seconds`.
 
     Args:
@@ -165,6 +199,9 @@ def start_memory_trimmer(seconds: Optional[float] = None,
         default: the interval when neither is given: 0.2 s for the command's process
             (where the in-process runner builds and drops its groupings), 1 s
             (`WORKER_TRIM_SECONDS`) for the worker processes, which only parse pages.
+        free_above: trim only when the heaps hold more than this many free bytes
+            (`WORKER_TRIM_FREE_BYTES` in worker processes); 0 trims every time.
+            Without `mallinfo2` (glibc before 2.33) every time.
 
     Returns:
         The trimmer thread (the running one on later calls), or None when off or without glibc.
@@ -179,13 +216,16 @@ def start_memory_trimmer(seconds: Optional[float] = None,
     libc = _glibc()
     if libc is None or seconds <= 0:
         return None
+    if free_above and heap_free_bytes() is None:
+        free_above = 0
     with _trimmer_lock:
         if _trimmer is None or not _trimmer.is_alive():
             stop = threading.Event()
 
             def trim() -> None:
                 while not stop.wait(seconds):
-                    libc.malloc_trim(0)
+                    if not free_above or (heap_free_bytes() or 0) > free_above:
+                        libc.malloc_trim(0)
 
             _trimmer = threading.Thread(target=trim, name="newsbeam-malloc-trim", daemon=True)
             _trimmer.start()
