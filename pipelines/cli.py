@@ -6,6 +6,7 @@ import logging
 import sys
 from typing import NoReturn, Optional
 
+from pipelines import warm_workers
 from transforms.memory import (exit_without_teardown, fix_mmap_threshold, limit_malloc_arenas,
                                start_memory_trimmer)
 
@@ -36,10 +37,16 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     limit_malloc_arenas()   # before any thread starts: see transforms/memory.py
-    fix_mmap_threshold()
-    start_memory_trimmer()
+    wants_help = any(a in ("-h", "--help") for a in rest)
     module = importlib.import_module(COMMANDS[command][0])
-    if any(a in ("-h", "--help") for a in rest) and hasattr(module, "build_arg_parser"):
+    if command == "ingest" and not wants_help and warm_workers.wanted_workers(rest):
+        # forked now, before any thread starts, with Beam and the stages imported, the
+        # worker processes have nothing left to import (pipelines/warm_workers.py)
+        importlib.import_module("apache_beam.runners.worker.sdk_worker_main")
+        warm_workers.prestart(rest)
+    fix_mmap_threshold()    # this process's own (worker processes keep glibc's)
+    start_memory_trimmer()
+    if wants_help and hasattr(module, "build_arg_parser"):
         module.build_arg_parser().print_help()
         return 0
     return int(module.main(rest) or 0)

@@ -11,6 +11,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from pipelines import warm_workers
 from pipelines.batch import build_batch
 from pipelines.manifest import counters_from_result, format_summary, new_run_id, record_run
 from pipelines.options import NewsbeamOptions
@@ -82,8 +83,9 @@ def run(argv: list[str]) -> dict[str, Any]:
         parser.error("no feed URL found in the arguments or the feeds file")
     started = dt.datetime.now(dt.timezone.utc)
     status, error, counters = "succeeded", None, {}
+    pool = warm_workers.take_pool(argv)
     try:
-        pipeline = beam.Pipeline(options=options)
+        pipeline = beam.Pipeline(runner=warm_workers.warm_runner(pool) if pool else None, options=options)
         build_batch(pipeline, feeds, run_id)
         result = pipeline.run()
         result.wait_until_finish()
@@ -92,6 +94,8 @@ def run(argv: list[str]) -> dict[str, Any]:
         status, error = "failed", f"{type(exc).__name__}: {exc}"
         raise
     finally:
+        if pool is not None:
+            pool.close()
         manifest = record_run(
             run_id=run_id, output=o.output, started_at=started, status=status,
             options=options.get_all_options(drop_default=True), counters=counters,

@@ -82,7 +82,7 @@ __all__ = ["DEFAULT_MALLOC_ARENAS", "DEFAULT_MMAP_THRESHOLD", "DEFAULT_TRIM_SECO
            "WORKER_TRIM_FREE_BYTES",
            "limit_malloc_arenas", "fix_mmap_threshold", "heap_free_bytes",
            "start_memory_trimmer", "freeze_loaded_objects", "exit_without_teardown",
-           "end_worker_without_teardown"]
+           "end_worker_without_teardown", "exit_worker_without_teardown"]
 
 DEFAULT_MALLOC_ARENAS = 2
 _M_ARENA_MAX = -8       # glibc's mallopt parameter number (malloc.h)
@@ -280,13 +280,28 @@ def _note_failure(hook):
     return excepthook
 
 
-def _end_worker() -> None:
+def _end_worker(code: Optional[int] = None) -> None:
     """At exit of a worker process (its threads already joined): flush and end it."""
     logging.shutdown()
     helpers = sys.modules.get("multiprocessing.util")
     if helpers is not None:
         helpers._exit_function()
-    _flush_and_exit(1 if _worker_failed else 0)
+    _flush_and_exit((1 if _worker_failed else 0) if code is None else code)
+
+
+def exit_worker_without_teardown(code: int) -> NoReturn:
+    """Ends a worker process whose harness returned, as `end_worker_without_teardown`
+    does at exit (for workers started by `pipelines.warm_workers`): non-daemon
+    threads joined, logs flushed, then the exit. With `NEWSBEAM_FAST_EXIT=0` it is
+    `sys.exit(code)`.
+    """
+    if not _fast_exit_enabled():
+        sys.exit(code)
+    current = threading.current_thread()
+    for thread in threading.enumerate():
+        if thread is not current and not thread.daemon and thread.is_alive():
+            thread.join()
+    _end_worker(code)
 
 
 def end_worker_without_teardown() -> bool:
