@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TypeOptions
 
 from pipelines import warm_workers
 from pipelines.batch import build_batch
@@ -36,11 +36,14 @@ def build_arg_parser(prog: str = "newsbeam ingest") -> argparse.ArgumentParser:
 
 
 def pipeline_options(argv: list[str]) -> PipelineOptions:
-    """PipelineOptions from the command line, with the in-process runner by default."""
+    """PipelineOptions from the command line, with the in-process runner by default, and
+    without Beam's construction-time type check unless `--check-types` is given."""
     options = PipelineOptions(argv)
     standard = options.view_as(StandardOptions)
     if not standard.runner:
         standard.runner = DEFAULT_RUNNER
+    if not options.view_as(NewsbeamOptions).check_types:
+        options.view_as(TypeOptions).pipeline_type_check = False
     return options
 
 

@@ -45,6 +45,26 @@ def test_default_runner_is_in_process_and_flags_survive_a_round_trip():
     assert o.allow_host == ["127.0.0.1:8000"] and o.max_bytes == 1000
 
 
+def test_ingest_skips_beams_construction_type_check_unless_asked():
+    from apache_beam.options.pipeline_options import TypeOptions
+
+    base = ["--feed", "http://a/rss", "--output", "x"]
+    assert pipeline_options(base).view_as(TypeOptions).pipeline_type_check is False
+    assert pipeline_options(base + ["--check-types"]).view_as(TypeOptions).pipeline_type_check is True
+
+
+def test_the_batch_graph_passes_beams_construction_type_check(tmp_path):
+    # what `--check-types` would check, on every CI run
+    import apache_beam as beam
+
+    from pipelines.batch import build_batch
+
+    options = pipeline_options(["--feed", "http://127.0.0.1:1/rss", "--output", str(tmp_path), "--check-types"])
+    pipeline = beam.Pipeline(options=options)
+    build_batch(pipeline, ["http://127.0.0.1:1/rss"], "run-1")
+    assert len(pipeline.to_runner_api().components.transforms) > 100
+
+
 def test_manifest_is_written_atomically_and_summarised(tmp_path):
     start = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
     run_id = new_run_id(start)
