@@ -19,7 +19,7 @@ from transforms.metadata import ResolveMetadata
 from transforms.summary import CountArticles, CountRejects
 from transforms.write import WriteArticles, WriteRejects
 
-__all__ = ["IngestArticles", "build_batch", "drop_evidence"]
+__all__ = ["IngestArticles", "build_batch", "drop_evidence", "warm_up"]
 
 # Page evidence the stages after language detection still read (canonical URLs).
 _KEPT_EVIDENCE = ("canonical", "og_url", "final_url")
@@ -77,6 +77,19 @@ class IngestArticles(beam.PTransform):
                     detected.rejects, deduped.rejects)
                    | "FlattenRejects" >> beam.Flatten())
         return deduped.good, rejects
+
+
+def warm_up() -> None:
+    """Loads what the stages load on their first page (langdetect's profiles,
+    trafilatura's lazily built state: about 0.25 s of CPU), for worker processes
+    forked afterwards (pipelines/warm_workers.py)."""
+    from transforms.extract import extract_document
+    from transforms.language import detect_language
+
+    document = extract_document("<html><head><title>Bonjour</title></head><body><article>"
+                                "<p>Une phrase en français, pour que tout soit chargé.</p>"
+                                "</article></body></html>", "http://127.0.0.1/")
+    detect_language(document.text or "Une phrase en français, pour que tout soit chargé.")
 
 
 def build_batch(pipeline: beam.Pipeline, feed_urls: list[str], run_id: str) -> None:

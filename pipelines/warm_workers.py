@@ -22,6 +22,7 @@ themselves.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -33,7 +34,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 __all__ = ["WarmWorkerPool", "wanted_workers", "prestart", "take_pool", "warm_runner"]
 
@@ -74,10 +75,16 @@ class WarmWorkerPool:
             thread (a fork copies only the calling thread, and any lock another
             holds stays locked in the child); otherwise the pool stays empty and
             the runner's workers start the usual way.
+        warm_up: called once before the fork, to load what the stages load on
+            first use (the forked processes then share it). Objects alive at the
+            fork are frozen out of the garbage collector's reach first
+            (`gc.freeze()`), so that the workers' collections do not copy the
+            pages they share with the command.
     """
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, warm_up: Optional[Callable[[], None]] = None):
         self.workers = workers
+        self.warm_up = warm_up
         self.served: list[int] = []        # pids of the forked processes the runner took
         self._idle: list[tuple[int, int]] = []     # (pid, write end of its environment pipe)
         self._pipes: dict[int, int] = {}
@@ -103,6 +110,12 @@ class WarmWorkerPool:
 
     def start(self) -> "WarmWorkerPool":
         if threading.active_count() == 1:
+            if self.warm_up is not None:
+                try:
+                    self.warm_up()
+                except Exception as exc:  # the workers load it themselves
+                    _log.warning("warm-up before forking the workers failed: %s", exc)
+            gc.freeze()
             for _ in range(self.workers):
                 read_fd, write_fd = os.pipe()
                 pid = os.fork()
@@ -236,14 +249,14 @@ def _kill(pid: int) -> None:
         pass
 
 
-def prestart(argv: Sequence[str]) -> Optional[WarmWorkerPool]:
+def prestart(argv: Sequence[str], warm_up: Optional[Callable[[], None]] = None) -> Optional[WarmWorkerPool]:
     """Starts the pool a command line will want (see `wanted_workers`), for `take_pool`."""
     global _prestarted
     workers = wanted_workers(argv)
     if not workers or _prestarted is not None:
         return _prestarted
     try:
-        _prestarted = WarmWorkerPool(workers).start()
+        _prestarted = WarmWorkerPool(workers, warm_up).start()
     except OSError as exc:
         _log.warning("no warm worker processes (%s): workers start the usual way", exc)
         _prestarted = None

@@ -79,3 +79,11 @@ def test_workers_the_pool_cannot_serve_start_the_usual_way(tmp_path):
     assert seen["served"] == [alive]
     assert dead not in seen["workers"]
     assert len(seen["workers"]) <= 2 and set(seen["workers"]) - {alive}    # a cold worker ran too
+
+
+def test_the_warm_up_loads_what_the_first_page_would():
+    from pipelines.batch import warm_up
+    from transforms import language
+
+    warm_up()
+    assert language._PROFILES is not None
