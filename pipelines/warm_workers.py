@@ -116,6 +116,8 @@ class WarmWorkerPool:
                 except Exception as exc:  # the workers load it themselves
                     _log.warning("warm-up before forking the workers failed: %s", exc)
             gc.freeze()
+            sys.stdout.flush()                    # or the children would write it again
+            sys.stderr.flush()
             for _ in range(self.workers):
                 read_fd, write_fd = os.pipe()
                 pid = os.fork()
