@@ -236,6 +236,17 @@ def _flags(*option_classes) -> dict[str, argparse.Action]:
     return {a.dest: a for a in parser._actions if a.option_strings and a.dest != "help"}
 
 
+def test_every_on_off_flag_is_a_boolean_template_parameter():
+    # `--flag=true` becomes `--flag`, `--flag=false` is dropped: argparse would reject either as is
+    from pipelines.options import NewsbeamOptions, StreamOptions
+
+    launcher = _launcher()
+    on_off = {dest for dest, action in _flags(NewsbeamOptions, StreamOptions).items()
+              if isinstance(action, argparse._StoreTrueAction)}
+    assert on_off and on_off <= set(launcher.BOOLEAN_FLAGS)
+    assert launcher.template_argv(["--check_types=true", "--no_robots=false"]) == ["--check_types"]
+
+
 @pytest.mark.parametrize("metadata, streaming", [("metadata.json", False),
                                                  ("metadata-stream.json", True)])
 def test_template_parameters_are_the_pipeline_flags(metadata, streaming):
@@ -256,11 +267,16 @@ def test_template_parameters_are_the_pipeline_flags(metadata, streaming):
             assert re.fullmatch(param["regexes"][0], "true"), name
 
 
-def test_template_arguments_become_newsbeam_arguments():
+def _launcher():
     spec = importlib.util.spec_from_file_location("newsbeam_template_main",
                                                   DEPLOY / "dataflow" / "main.py")
     launcher = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(launcher)
+    return launcher
+
+
+def test_template_arguments_become_newsbeam_arguments():
+    launcher = _launcher()
     argv = launcher.template_argv(["--feeds=https://a.example/rss, https://b.example/atom",
                                    "--allow_private_network=false", "--no_robots=true",
                                    "--output=gs://b/news", "--runner=DataflowRunner"])

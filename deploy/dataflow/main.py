@@ -21,7 +21,8 @@ from typing import Optional
 
 __all__ = ["template_argv", "submit", "main"]
 
-BOOLEAN_FLAGS = ("allow_private_network", "allow-private-network", "no_robots", "no-robots")
+BOOLEAN_FLAGS = ("allow_private_network", "allow-private-network", "no_robots", "no-robots",
+                 "check_types", "check-types")
 TRUE = ("true", "1", "yes")
 
 
