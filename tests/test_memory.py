@@ -343,3 +343,19 @@ def test_worker_processes_keep_glibcs_own_mmap_threshold(monkeypatch):
     child = subprocess.run([sys.executable, "-c", "import os; print(os.environ.get('MALLOC_MMAP_THRESHOLD_'))"],
                            capture_output=True, text=True, check=True)
     assert child.stdout.strip() == "None"
+
+
+def test_a_forked_workers_exit_waits_for_its_threads_and_keeps_its_code():
+    code = textwrap.dedent("""
+        import sys, threading, time
+        from transforms.memory import exit_worker_without_teardown
+        def late():
+            time.sleep(0.2)
+            print("thread done", flush=True)
+        threading.Thread(target=late).start()
+        print("unflushed", end="")
+        exit_worker_without_teardown(3)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3
+    assert done.stdout == "thread done\nunflushed" or done.stdout == "unflushedthread done\n"

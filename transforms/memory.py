@@ -264,12 +264,17 @@ def exit_without_teardown(code: int = 0) -> NoReturn:
     """
     if not _fast_exit_enabled():
         sys.exit(code)
+    _join_other_threads()
+    atexit._run_exitfuncs()
+    _flush_and_exit(code)
+
+
+def _join_other_threads() -> None:
+    """Waits for the non-daemon threads, as the interpreter does before it exits."""
     current = threading.current_thread()
     for thread in threading.enumerate():
         if thread is not current and not thread.daemon and thread.is_alive():
             thread.join()
-    atexit._run_exitfuncs()
-    _flush_and_exit(code)
 
 
 def _note_failure(hook):
@@ -297,10 +302,7 @@ def exit_worker_without_teardown(code: int) -> NoReturn:
     """
     if not _fast_exit_enabled():
         sys.exit(code)
-    current = threading.current_thread()
-    for thread in threading.enumerate():
-        if thread is not current and not thread.daemon and thread.is_alive():
-            thread.join()
+    _join_other_threads()
     _end_worker(code)
 
 
