@@ -177,13 +177,18 @@ class WarmWorkerPool:
                 return self._reaped[pid]
         try:
             done, status = os.waitpid(pid, 0 if block else os.WNOHANG)
-        except ChildProcessError:
-            done, status = pid, None
+        except ChildProcessError:                 # another thread reaped it: its code is on the way
+            deadline = time.monotonic() + 1
+            while time.monotonic() < deadline:
+                with self._lock:
+                    if pid in self._reaped:
+                        return self._reaped[pid]
+                time.sleep(0.005)
+            return 1
         if done == 0:
             return None
-        code = os.waitstatus_to_exitcode(status) if status is not None else 1
         with self._lock:
-            return self._reaped.setdefault(pid, code)
+            return self._reaped.setdefault(pid, os.waitstatus_to_exitcode(status))
 
     def _accept(self) -> None:
         while True:
@@ -251,17 +256,20 @@ def _kill(pid: int) -> None:
         pass
 
 
+def _start(workers: int, warm_up: Optional[Callable[[], None]] = None) -> Optional[WarmWorkerPool]:
+    try:
+        return WarmWorkerPool(workers, warm_up).start()
+    except OSError as exc:
+        _log.warning("no warm worker processes (%s): workers start the usual way", exc)
+        return None
+
+
 def prestart(argv: Sequence[str], warm_up: Optional[Callable[[], None]] = None) -> Optional[WarmWorkerPool]:
     """Starts the pool a command line will want (see `wanted_workers`), for `take_pool`."""
     global _prestarted
     workers = wanted_workers(argv)
-    if not workers or _prestarted is not None:
-        return _prestarted
-    try:
-        _prestarted = WarmWorkerPool(workers, warm_up).start()
-    except OSError as exc:
-        _log.warning("no warm worker processes (%s): workers start the usual way", exc)
-        _prestarted = None
+    if workers and _prestarted is None:
+        _prestarted = _start(workers, warm_up)
     return _prestarted
 
 
@@ -275,8 +283,7 @@ def take_pool(argv: Sequence[str]) -> Optional[WarmWorkerPool]:
         pool.close()
         pool = None
     if pool is None and workers:
-        pool = prestart(argv)
-        _prestarted = None
+        pool = _start(workers)
     return pool
 
 

@@ -178,14 +178,19 @@ class _MallInfo2(ctypes.Structure):
         "uordblks", "fordblks", "keepcost")]
 
 
-def heap_free_bytes() -> Optional[int]:
-    """Bytes free in malloc's heaps (`mallinfo2().fordblks`); None without glibc 2.33+."""
+@functools.lru_cache(maxsize=None)
+def _mallinfo2():
     libc = _glibc()
     mallinfo2 = getattr(libc, "mallinfo2", None) if libc is not None else None
-    if mallinfo2 is None:
-        return None
-    mallinfo2.restype = _MallInfo2
-    return int(mallinfo2().fordblks)
+    if mallinfo2 is not None:
+        mallinfo2.restype = _MallInfo2
+    return mallinfo2
+
+
+def heap_free_bytes() -> Optional[int]:
+    """Bytes free in malloc's heaps (`mallinfo2().fordblks`); None without glibc 2.33+."""
+    mallinfo2 = _mallinfo2()
+    return None if mallinfo2 is None else int(mallinfo2().fordblks)
 
 
 def start_memory_trimmer(seconds: Optional[float] = None,
