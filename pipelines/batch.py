@@ -92,6 +92,11 @@ def warm_up() -> None:
     detect_language(document.text or "Une phrase en français, pour que tout soit chargé.")
 
 
+# Stages whose input the in-process runner deals to its workers in shrinking parts
+# (pipelines/local_runner.py): the one that fetches, extracts, cleans and detects.
+BALANCED_STAGES = ("Ingest/FetchPages/Fetch",)
+
+
 def build_batch(pipeline: beam.Pipeline, feed_urls: list[str], run_id: str) -> None:
     """Adds the batch ingest to `pipeline`: feeds -> stages -> Parquet sinks."""
     o = pipeline.options.view_as(NewsbeamOptions)

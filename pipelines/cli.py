@@ -6,7 +6,7 @@ import logging
 import sys
 from typing import NoReturn, Optional
 
-from pipelines import warm_workers
+from pipelines import beam_speedups, warm_workers
 from transforms.memory import (exit_without_teardown, fix_mmap_threshold, limit_malloc_arenas,
                                start_memory_trimmer)
 
@@ -39,6 +39,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     limit_malloc_arenas()   # before any thread starts: see transforms/memory.py
     wants_help = any(a in ("-h", "--help") for a in rest)
     module = importlib.import_module(COMMANDS[command][0])
+    beam_speedups.install()  # graph construction memoized (pipelines/beam_speedups.py)
     if command == "ingest" and not wants_help and warm_workers.wanted_workers(rest):
         # forked now, before any thread starts, with Beam and the stages imported, the
         # worker processes have nothing left to import (pipelines/warm_workers.py)

@@ -12,7 +12,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TypeOptions
 
 from pipelines import warm_workers
-from pipelines.batch import build_batch
+from pipelines.batch import BALANCED_STAGES, build_batch
+from pipelines.local_runner import local_runner
 from pipelines.manifest import counters_from_result, format_summary, new_run_id, record_run
 from pipelines.options import NewsbeamOptions
 
@@ -88,7 +89,10 @@ def run(argv: list[str]) -> dict[str, Any]:
     status, error, counters = "succeeded", None, {}
     pool = warm_workers.take_pool(argv)
     try:
-        pipeline = beam.Pipeline(runner=warm_workers.warm_runner(pool) if pool else None, options=options)
+        runner = None
+        if options.view_as(StandardOptions).runner == DEFAULT_RUNNER:
+            runner = local_runner(pool, balanced_stages=BALANCED_STAGES)
+        pipeline = beam.Pipeline(runner=runner, options=options)
         build_batch(pipeline, feeds, run_id)
         result = pipeline.run()
         result.wait_until_finish()

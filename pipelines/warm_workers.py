@@ -288,27 +288,11 @@ def take_pool(argv: Sequence[str]) -> Optional[WarmWorkerPool]:
 
 
 def warm_runner(pool: WarmWorkerPool):
-    """An FnApiRunner whose multi-processing workers are the pool's processes.
+    """An FnApiRunner whose multi-processing workers are the pool's processes
+    (`pipelines.local_runner.local_runner` without balanced stages)."""
+    from pipelines.local_runner import local_runner
 
-    The runner sets its worker environment when the run starts
-    (`SubprocessSDKEnvironment` running `sdk_worker_main`); this subclass swaps it
-    for one running the pool's attach command.
-    """
-    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-    from apache_beam.transforms import environments
-
-    class WarmFnApiRunner(FnApiRunner):
-        @property
-        def _default_environment(self):
-            return self.__dict__["_warm_environment"]
-
-        @_default_environment.setter
-        def _default_environment(self, environment):
-            if isinstance(environment, environments.SubprocessSDKEnvironment):
-                environment = environments.SubprocessSDKEnvironment.from_command_string(pool.command)
-            self.__dict__["_warm_environment"] = environment
-
-    return WarmFnApiRunner()
+    return local_runner(pool)
 
 
 # --- the two processes' entry points ------------------------------------------
