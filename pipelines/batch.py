@@ -94,7 +94,7 @@ def warm_up() -> None:
 
 # Stages whose input the in-process runner deals to its workers in shrinking parts
 # (pipelines/local_runner.py): the one that fetches, extracts, cleans and detects.
-BALANCED_STAGES = ("Ingest/FetchPages/Fetch",)
+BALANCED_STAGES = ("Ingest/FetchPages/Fetch/Process",)
 
 
 def build_batch(pipeline: beam.Pipeline, feed_urls: list[str], run_id: str) -> None:
