@@ -9,9 +9,12 @@
    all but a `TAIL` fraction of the input, then deals the rest in shrinking
    parts (each 1/(2N) of what is left, at least `MIN_PART` elements) to
    whichever worker is free. The workers then end within about one small part
-   of each other. Each part is one bundle; a bundle's first fetches leave its
-   worker idle for one network round trip, which is why the head parts are
-   large and the dealt parts few.
+   of each other. Each part is one bundle, whose first fetches would leave its
+   worker idle for a network round trip (about 0.1 s a part at the benchmark's
+   50 ms latency): so a worker past its large part runs `TAIL_SLOTS` bundles at
+   a time, one fetching while the other extracts. (Two bundles at a time for a
+   whole run cost 8% more CPU, the two threads contending for one GIL; only
+   the tail pays it here.)
 2. Warm workers: with a `WarmWorkerPool`, the worker command is the pool's
    attach command (see `pipelines.warm_workers`).
 
@@ -28,9 +31,9 @@ import threading
 import time
 from typing import Optional, Sequence
 
-__all__ = ["guided_bundle_manager", "guided_part_sizes", "local_runner", "SLOTS_PER_WORKER", "MIN_PART"]
+__all__ = ["guided_bundle_manager", "guided_part_sizes", "local_runner", "TAIL_SLOTS", "MIN_PART", "TAIL"]
 
-SLOTS_PER_WORKER = 1   # two measured: 8% more CPU (two bundles contend for one GIL)
+TAIL_SLOTS = 2   # bundles at a time on a worker past its large part (see above)
 MIN_PART = 8
 TAIL = 0.08
 _log = logging.getLogger(__name__)
@@ -104,7 +107,8 @@ def guided_bundle_manager():
             pass
 
     class GuidedBundleManager(fn_runner.ParallelBundleManager):
-        """Runs one stage's input as shrinking parts, `SLOTS_PER_WORKER` at a time per worker."""
+        """Runs one stage's input as one large part per worker, then shrinking parts,
+        `TAIL_SLOTS` at a time on a worker whose large part is done."""
 
         last_spread: dict[str, float] = {}   # stage name -> seconds between the workers' ends
 
@@ -116,34 +120,50 @@ def guided_bundle_manager():
             coder = self.bundle_context_manager.get_input_coder_impl(transform_id)
             elements = list(coder.decode_all(b"".join(buffer.partition(1)[0])))
             handlers = self.bundle_context_manager.worker_handlers
-            slots = [h for _ in range(SLOTS_PER_WORKER) for h in handlers]
-            queue = _PartQueue(guided_part_sizes(len(elements), len(slots)) or [0])
-            results, splits, ended, lock = [], [], [], threading.Lock()
+            queue = _PartQueue(guided_part_sizes(len(elements), len(handlers)) or [0])
+            results, splits, ended, lock = [], [], {}, threading.Lock()
 
-            def drain(handler) -> None:
-                while (part := queue.take()) is not None:
-                    manager = PinnedBundleManager(self.bundle_context_manager, self._progress_frequency,
-                                                  self._cache_token_generator, handler)
-                    data = coder.encode_all(elements[part[0]:part[1]])
-                    try:
-                        result, split = manager.process_bundle({transform_id: [data]}, expected_outputs,
-                                                               {}, {}, dry_run)
-                    except BaseException:
-                        queue.stop()
-                        raise
+            def run(handler, part) -> None:
+                manager = PinnedBundleManager(self.bundle_context_manager, self._progress_frequency,
+                                              self._cache_token_generator, handler)
+                data = coder.encode_all(elements[part[0]:part[1]])
+                try:
+                    result, split = manager.process_bundle({transform_id: [data]}, expected_outputs,
+                                                           {}, {}, dry_run)
+                except BaseException:
+                    queue.stop()
+                    raise
+                with lock:
+                    results.append(result)
+                    splits.extend(split)
+
+            def slot(handler, head_done: threading.Event, first: bool) -> None:
+                try:
+                    if first:                       # the worker's large part, alone
+                        part = queue.take()
+                        if part is not None:
+                            run(handler, part)
+                        head_done.set()
+                    else:                           # a second slot once the worker is in the tail
+                        head_done.wait()
+                    while (part := queue.take()) is not None:
+                        run(handler, part)
+                finally:
+                    head_done.set()
                     with lock:
-                        results.append(result)
-                        splits.extend(split)
-                ended.append(time.monotonic())
+                        ended[id(handler)] = max(ended.get(id(handler), 0.0), time.monotonic())
 
             with thread_pool_executor.shared_unbounded_instance() as executor:
-                futures = [executor.submit(drain, handler) for handler in slots]
+                futures = []
+                for handler in handlers:
+                    head_done = threading.Event()
+                    futures += [executor.submit(slot, handler, head_done, n == 0) for n in range(TAIL_SLOTS)]
                 errors = [f.exception() for f in futures]
             error = next((e for e in errors if e is not None), None)
             if error is not None:
                 raise error
             stage = self.bundle_context_manager.stage.name
-            GuidedBundleManager.last_spread[stage] = spread = max(ended) - min(ended)
+            GuidedBundleManager.last_spread[stage] = spread = max(ended.values()) - min(ended.values())
             _log.debug("%s: %d elements in %d parts; workers ended %.3f s apart",
                        stage, len(elements), len(results), spread)
             merged = beam_fn_api_pb2.InstructionResponse(
