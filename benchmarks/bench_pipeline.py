@@ -389,6 +389,40 @@ def format_table(rows: list[RowResult], pages: int, latency: float, hosts: int) 
     return "\n".join(lines)
 
 
+def median_run(runs: list[RowResult]) -> RowResult:
+    """The run with the median pages/s (the lower one of the two middle runs for an even count)."""
+    ranked = sorted(runs, key=lambda r: r.pages_per_second)
+    return ranked[(len(ranked) - 1) // 2]
+
+
+def round_ratios(rounds: list[list[RowResult]], row: str, ref: str) -> list[float]:
+    """Per round, `row`'s pages/s over `ref`'s, both from that round."""
+    ratios = []
+    for runs in rounds:
+        by_key = {r.key: r for r in runs}
+        if row in by_key and ref in by_key and by_key[ref].pages_per_second:
+            ratios.append(by_key[row].pages_per_second / by_key[ref].pages_per_second)
+    return ratios
+
+
+def format_rounds(rounds: list[list[RowResult]]) -> str:
+    """Each round's pages/s per row, and each newsbeam row's ratio to (d) and (c) within a round."""
+    keys = [r.key for r in rounds[0]]
+    lines = [f"{len(rounds)} rounds, the rows one after the other in each (this machine's speed drifts "
+             f"between minutes: compare rows within a round); pages/s:",
+             "  round " + "".join(f"{f'({k})':>9}" for k in keys)]
+    for n, runs in enumerate(rounds, 1):
+        lines.append(f"  {n:>5} " + "".join(f"{r.pages_per_second:>9.1f}" for r in runs))
+    for row in ("a", "b"):
+        for ref in ("d", "c"):
+            ratios = round_ratios(rounds, row, ref)
+            if ratios:
+                middle = sorted(ratios)[(len(ratios) - 1) // 2]
+                lines.append(f"  ({row}) / ({ref}) per round: " + ", ".join(f"{x:.2f}x" for x in ratios)
+                             + f"; median {middle:.2f}x")
+    return "\n".join(lines)
+
+
 def format_breakdown(total: float, stages: list[tuple[str, float]],
                      functions: list[tuple[str, float, float]], pages: int) -> str:
     lines = [f"where the time goes: cProfile of (a) over {pages} pages, main thread (every stage; "
@@ -409,17 +443,27 @@ def format_breakdown(total: float, stages: list[tuple[str, float]],
 def run_benchmark(pages: int = 2000, latency: float = 0.05, hosts: int = 4, feed_items: int = 200,
                   rows: tuple[str, ...] = ("a", "b", "c", "d"), profile_pages: int = 300,
                   workdir: Optional[Path] = None, extra: tuple[str, ...] = (),
-                  cpu_timeline: bool = False) -> dict:
-    """Runs the benchmark; returns {"rows": [RowResult], "table": str, "breakdown": str}."""
+                  cpu_timeline: bool = False, repeat: int = 1) -> dict:
+    """Runs the benchmark; returns {"rows": [RowResult], "table": str, "breakdown": str,
+    "rounds": [[RowResult]]}. With `repeat` > 1 the rows run round after round, and each
+    row of the table is its median run; the table is followed by every round's figures."""
+    if repeat < 1:
+        raise ValueError("repeat must be at least 1")
     sources = load_sources()
     workdir = Path(workdir or tempfile.mkdtemp(prefix="nb-bench-"))
     corpus = Corpus(sources, pages, hosts=hosts, feed_items=feed_items)
-    results = []
+    rounds: list[list[RowResult]] = []
     with corpus.serve(latency) as served:
-        for key in rows:
-            print(f"running ({key}) {ROWS[key]} ...", file=sys.stderr, flush=True)
-            results.append(run_row(key, served, workdir, extra, cpu_timeline))
+        for n in range(repeat):
+            rounds.append([])
+            for key in rows:
+                print(f"running ({key}) {ROWS[key]}" + (f", round {n + 1} of {repeat}" if repeat > 1 else "")
+                      + " ...", file=sys.stderr, flush=True)
+                rounds[-1].append(run_row(key, served, workdir, extra, cpu_timeline))
+    results = [median_run([runs[i] for runs in rounds]) for i in range(len(rows))]
     table = format_table(results, pages, latency, corpus.hosts)
+    if repeat > 1:
+        table += "\n\n" + format_rounds(rounds)
     breakdown = ""
     if profile_pages:
         sub = Corpus(sources, min(pages, profile_pages), hosts=hosts, feed_items=feed_items)
@@ -427,7 +471,8 @@ def run_benchmark(pages: int = 2000, latency: float = 0.05, hosts: int = 4, feed
         with sub.serve(latency) as served:
             prof = profile_newsbeam(served, workdir)
         breakdown = format_breakdown(*stage_breakdown(prof), sub.pages)
-    return {"rows": results, "table": table, "breakdown": breakdown, "workdir": str(workdir)}
+    return {"rows": results, "table": table, "breakdown": breakdown, "workdir": str(workdir),
+            "rounds": rounds}
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -447,7 +492,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--cpu-timeline", action="store_true",
                         help="also print each row's CPU use per process, second by second, and its "
                              "start / steady / tail phases (benchmarks/cpu_timeline.py)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the rows this many times, round after round; the table shows "
+                             "each row's median run, then every round (default 1)")
     args, extra = parser.parse_known_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     rows = tuple(r.strip() for r in args.rows.split(",") if r.strip())
     for key in rows:
         if key not in ROWS:
@@ -455,7 +505,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     keep = args.workdir is not None
     result = run_benchmark(args.pages, args.latency, args.hosts, args.feed_items, rows,
                            args.profile_pages, Path(args.workdir) if keep else None, tuple(extra),
-                           args.cpu_timeline)
+                           args.cpu_timeline, args.repeat)
     print(result["table"])
     for row in result["rows"]:
         if "cpu_timeline" in row.detail:
@@ -469,7 +519,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             "pages": args.pages, "latency": args.latency, "hosts": args.hosts,
             "rows": [dict(dataclasses.asdict(r), pages_per_second=r.pages_per_second,
                           cpu_per_page=r.cpu_per_page) for r in result["rows"]],
-            "table": result["table"], "breakdown": result["breakdown"]}, indent=2, default=str))
+            "table": result["table"], "breakdown": result["breakdown"],
+            "rounds": [[dict(dataclasses.asdict(r), pages_per_second=r.pages_per_second) for r in runs]
+                       for runs in result["rounds"]]}, indent=2, default=str))
     if not keep:
         shutil.rmtree(result["workdir"], ignore_errors=True)
     return 0

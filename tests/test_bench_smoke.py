@@ -87,6 +87,30 @@ def test_table_has_one_row_per_run_and_ratios_to_c_and_d():
     assert "(a) 1.2 s system CPU, 0.64 M minor page faults" in kernel and "(d) 0.0 s" in kernel
 
 
+def test_repeated_rows_show_each_rows_median_run_and_every_rounds_ratios():
+    def run(key, seconds):
+        return bench.RowResult(key, bench.ROWS[key], 100, 100, seconds, 3.0, 2**20)
+
+    rounds = [[run("d", 2.0), run("b", 2.5)], [run("d", 4.0), run("b", 3.2)], [run("d", 2.5), run("b", 2.0)]]
+    assert bench.median_run([r[1] for r in rounds]).seconds == 2.5          # 40 of 50, 40, 31.25 pages/s
+    assert bench.round_ratios(rounds, "b", "d") == [0.8, 1.25, 1.25]
+    text = bench.format_rounds(rounds)
+    assert "(b) / (d) per round: 0.80x, 1.25x, 1.25x; median 1.25x" in text
+    assert "(a) /" not in text and "/ (c)" not in text
+    assert len([line for line in text.splitlines() if line.startswith("  ") and line.strip()[:1].isdigit()]) == 3
+
+
+def test_a_repeated_benchmark_runs_every_row_in_every_round(tmp_path):
+    eval_dir()
+    result = bench.run_benchmark(pages=12, latency=0.01, hosts=2, feed_items=6,
+                                 rows=("d",), profile_pages=0, workdir=tmp_path, repeat=2)
+    assert [[r.key for r in runs] for runs in result["rounds"]] == [["d"], ["d"]]
+    assert result["rows"][0] in result["rounds"][0] + result["rounds"][1]
+    assert "2 rounds" in result["table"]
+    with pytest.raises(ValueError):
+        bench.run_benchmark(pages=12, rows=("d",), profile_pages=0, workdir=tmp_path, repeat=0)
+
+
 def test_tiny_benchmark_produces_rows_a_c_d_and_a_breakdown(tmp_path):
     eval_dir()
     result = bench.run_benchmark(pages=20, latency=0.01, hosts=2, feed_items=8,
