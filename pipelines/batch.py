@@ -92,6 +92,17 @@ def warm_up() -> None:
     detect_language(document.text or "Une phrase en français, pour que tout soit chargé.")
 
 
+def warm_up_worker() -> None:
+    """Imports, in a forked worker process waiting for the runner, what the end of the
+    run would import on first use: scipy's clustering and sparse matrices for the
+    story clusters (transforms/story.py; about 0.25 s, which the dedup tail then
+    spent with the other worker idle)."""
+    import importlib
+
+    for module in ("scipy.cluster.hierarchy", "scipy.sparse", "scipy.spatial.distance"):
+        importlib.import_module(module)
+
+
 # Stages whose input the in-process runner deals to its workers in shrinking parts
 # (pipelines/local_runner.py): the one that fetches, extracts, cleans and detects.
 BALANCED_STAGES = ("Ingest/FetchPages/Fetch/Process",)

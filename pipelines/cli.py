@@ -44,7 +44,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         # forked now, before any thread starts, with Beam and the stages imported, the
         # worker processes have nothing left to import (pipelines/warm_workers.py)
         importlib.import_module("apache_beam.runners.worker.sdk_worker_main")
-        warm_workers.prestart(rest, importlib.import_module("pipelines.batch").warm_up)
+        batch = importlib.import_module("pipelines.batch")
+        warm_workers.prestart(rest, batch.warm_up, batch.warm_up_worker)
     fix_mmap_threshold()    # this process's own (worker processes keep glibc's)
     start_memory_trimmer()
     if wants_help and hasattr(module, "build_arg_parser"):

@@ -80,11 +80,17 @@ class WarmWorkerPool:
             fork are frozen out of the garbage collector's reach first
             (`gc.freeze()`), so that the workers' collections do not copy the
             pages they share with the command.
+        after_fork: called in each forked process, on a thread of the lowest CPU
+            priority, from the fork on: loads what only the workers need, late
+            in the run, while cores are free, instead of on the run's last
+            stages.
     """
 
-    def __init__(self, workers: int, warm_up: Optional[Callable[[], None]] = None):
+    def __init__(self, workers: int, warm_up: Optional[Callable[[], None]] = None,
+                 after_fork: Optional[Callable[[], None]] = None):
         self.workers = workers
         self.warm_up = warm_up
+        self.after_fork = after_fork
         self.served: list[int] = []        # pids of the forked processes the runner took
         self._idle: list[tuple[int, int]] = []     # (pid, write end of its environment pipe)
         self._pipes: dict[int, int] = {}
@@ -127,7 +133,7 @@ class WarmWorkerPool:
                         os.close(write_fd)
                         for other in self._pipes.values():
                             os.close(other)
-                        code = _serve(read_fd)
+                        code = _serve(read_fd, self.after_fork)
                     finally:
                         _end(code)
                 os.close(read_fd)
@@ -256,20 +262,22 @@ def _kill(pid: int) -> None:
         pass
 
 
-def _start(workers: int, warm_up: Optional[Callable[[], None]] = None) -> Optional[WarmWorkerPool]:
+def _start(workers: int, warm_up: Optional[Callable[[], None]] = None,
+           after_fork: Optional[Callable[[], None]] = None) -> Optional[WarmWorkerPool]:
     try:
-        return WarmWorkerPool(workers, warm_up).start()
+        return WarmWorkerPool(workers, warm_up, after_fork).start()
     except OSError as exc:
         _log.warning("no warm worker processes (%s): workers start the usual way", exc)
         return None
 
 
-def prestart(argv: Sequence[str], warm_up: Optional[Callable[[], None]] = None) -> Optional[WarmWorkerPool]:
+def prestart(argv: Sequence[str], warm_up: Optional[Callable[[], None]] = None,
+             after_fork: Optional[Callable[[], None]] = None) -> Optional[WarmWorkerPool]:
     """Starts the pool a command line will want (see `wanted_workers`), for `take_pool`."""
     global _prestarted
     workers = wanted_workers(argv)
     if workers and _prestarted is None:
-        _prestarted = _start(workers, warm_up)
+        _prestarted = _start(workers, warm_up, after_fork)
     return _prestarted
 
 
@@ -297,8 +305,12 @@ def warm_runner(pool: WarmWorkerPool):
 
 # --- the two processes' entry points ------------------------------------------
 
-def _serve(env_fd: int) -> int:
-    """A forked worker: waits for a runner's environment, runs Beam's harness; its exit code."""
+def _serve(env_fd: int, after_fork: Optional[Callable[[], None]] = None) -> int:
+    """A forked worker: runs `after_fork`, waits for a runner's environment, runs Beam's
+    harness; its exit code."""
+    if after_fork is not None:
+        threading.Thread(target=_in_background, args=(after_fork,), name="newsbeam-warm-up",
+                         daemon=True).start()
     line = b""
     while not line.endswith(b"\n"):
         chunk = os.read(env_fd, 1 << 16)
@@ -322,6 +334,19 @@ def _serve(env_fd: int) -> int:
     except BaseException:  # logged by the harness
         return 1
     return 0
+
+
+def _in_background(work: Callable[[], None]) -> None:
+    """Runs `work` on this thread at the lowest CPU priority (Linux: a thread's own nice
+    value), so that it takes the cores only when the command and the stages leave them."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):
+        pass
+    try:
+        work()
+    except Exception as exc:  # only a head start: the stages load it themselves
+        _log.warning("warm-up after forking a worker failed: %s", exc)
 
 
 def _end(code: int) -> None:

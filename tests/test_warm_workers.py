@@ -41,7 +41,8 @@ _RUN = textwrap.dedent("""
     from apache_beam.options.pipeline_options import PipelineOptions
     from pipelines.warm_workers import WarmWorkerPool, warm_runner
     warm, kill, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-    pool = WarmWorkerPool(warm).start()
+    mark = lambda: open(os.path.join(out, "forked-%d" % os.getpid()), "w").close()
+    pool = WarmWorkerPool(warm, after_fork=mark).start()
     for pid in pool.pids[:kill]:
         os.kill(pid, signal.SIGKILL)
     options = PipelineOptions(["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
@@ -51,7 +52,9 @@ _RUN = textwrap.dedent("""
                    | beam.Map(lambda _: os.getpid()) | beam.Distinct()
                    | beam.io.WriteToText(out + "/pids"))
     pids = sorted(int(line) for f in glob.glob(out + "/pids*") for line in open(f))
-    print(json.dumps({"pool": pool.pids, "served": pool.served, "workers": pids, "me": os.getpid()}))
+    forked = sorted(int(f.rsplit("-", 1)[1]) for f in glob.glob(out + "/forked-*"))
+    print(json.dumps({"pool": pool.pids, "served": pool.served, "workers": pids, "me": os.getpid(),
+                      "forked": forked}))
 """)
 
 
@@ -68,6 +71,7 @@ def test_the_runner_takes_its_workers_from_the_pool(tmp_path):
     seen = _run(tmp_path, warm=2)
     assert sorted(seen["served"]) == sorted(seen["pool"]) and len(seen["pool"]) == 2
     assert set(seen["workers"]) <= set(seen["pool"]) and seen["me"] not in seen["workers"]
+    assert seen["forked"] == sorted(seen["pool"])          # each ran the after-fork warm-up
 
 
 @pytest.mark.slow
@@ -87,3 +91,12 @@ def test_the_warm_up_loads_what_the_first_page_would():
 
     warm_up()
     assert language._PROFILES is not None
+
+
+def test_the_worker_warm_up_imports_what_the_story_clusters_use():
+    import sys
+
+    from pipelines.batch import warm_up_worker
+
+    warm_up_worker()
+    assert {"scipy.cluster.hierarchy", "scipy.sparse", "scipy.spatial.distance"} <= set(sys.modules)
