@@ -39,17 +39,17 @@ TAIL = 0.08
 _log = logging.getLogger(__name__)
 
 
-def guided_part_sizes(total: int, slots: int, min_part: int = MIN_PART, tail: float = TAIL) -> list[int]:
-    """Sizes of the parts dealt, in order: one part per slot sharing all but a
-    `tail` fraction of the input, then the tail in parts of ceil(left / (2 * slots)),
+def guided_part_sizes(total: int, workers: int, min_part: int = MIN_PART, tail: float = TAIL) -> list[int]:
+    """Sizes of the parts dealt, in order: one large part per worker, sharing all but
+    a `tail` fraction of the input, then the tail in parts of ceil(left / (2 * workers)),
     at least `min_part` (and at most what is left); their sum is `total`."""
-    if total < 0 or slots < 1 or min_part < 1 or not 0 <= tail <= 1:
-        raise ValueError(f"bad arguments: total={total} slots={slots} min_part={min_part} tail={tail}")
-    head = int(total * (1 - tail)) // slots
-    sizes, left = ([head] * slots if head >= min_part else []), total
-    left -= sum(sizes)
+    if total < 0 or workers < 1 or min_part < 1 or not 0 <= tail <= 1:
+        raise ValueError(f"bad arguments: total={total} workers={workers} min_part={min_part} tail={tail}")
+    head = int(total * (1 - tail)) // workers
+    sizes = [head] * workers if head >= min_part else []
+    left = total - sum(sizes)
     while left > 0:
-        size = min(left, max(min_part, -(-left // (2 * slots))))
+        size = min(left, max(min_part, -(-left // (2 * workers))))
         sizes.append(size)
         left -= size
     return sizes

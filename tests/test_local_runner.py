@@ -12,14 +12,14 @@ import pytest
 from pipelines.local_runner import MIN_PART, TAIL, guided_part_sizes
 
 
-@pytest.mark.parametrize("total,slots", [(2000, 2), (10_000, 2), (301, 3), (50, 2), (9, 2), (1, 4)])
-def test_parts_cover_the_input_once_large_first_then_shrinking(total, slots):
-    sizes = guided_part_sizes(total, slots)
+@pytest.mark.parametrize("total,workers", [(2000, 2), (10_000, 2), (301, 3), (50, 2), (9, 2), (1, 4)])
+def test_parts_cover_the_input_once_large_first_then_shrinking(total, workers):
+    sizes = guided_part_sizes(total, workers)
     assert sum(sizes) == total and all(s > 0 for s in sizes)
-    head = int(total * (1 - TAIL)) // slots
+    head = int(total * (1 - TAIL)) // workers
     if head >= MIN_PART:
-        assert sizes[:slots] == [head] * slots
-        dealt = sizes[slots:]
+        assert sizes[:workers] == [head] * workers
+        dealt = sizes[workers:]
     else:
         dealt = sizes
     assert dealt == sorted(dealt, reverse=True)
