@@ -16,8 +16,8 @@ because the command already had threads running) starts the usual way: the
 attach process becomes `python -m apache_beam.runners.worker.sdk_worker_main`.
 
 `NEWSBEAM_WARM_WORKERS=0` turns the pool off. Only the in-process runner
-(`--runner` unset or `FnApiRunner`) uses it; other runners start their workers
-themselves.
+(`--runner` unset or `FnApiRunner`) uses it, through `pipelines.local_runner`;
+other runners start their workers themselves.
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ import threading
 import time
 from typing import Callable, Optional, Sequence
 
-__all__ = ["WarmWorkerPool", "wanted_workers", "prestart", "take_pool", "warm_runner"]
+__all__ = ["WarmWorkerPool", "wanted_workers", "prestart", "take_pool"]
 
 _ENV = "NEWSBEAM_WARM_WORKERS"
 _COLD = b"cold\n"
@@ -293,14 +293,6 @@ def take_pool(argv: Sequence[str]) -> Optional[WarmWorkerPool]:
     if pool is None and workers:
         pool = _start(workers)
     return pool
-
-
-def warm_runner(pool: WarmWorkerPool):
-    """An FnApiRunner whose multi-processing workers are the pool's processes
-    (`pipelines.local_runner.local_runner` without balanced stages)."""
-    from pipelines.local_runner import local_runner
-
-    return local_runner(pool)
 
 
 # --- the two processes' entry points ------------------------------------------

@@ -39,7 +39,8 @@ _RUN = textwrap.dedent("""
     import json, os, signal, sys, glob
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
-    from pipelines.warm_workers import WarmWorkerPool, warm_runner
+    from pipelines.local_runner import local_runner
+    from pipelines.warm_workers import WarmWorkerPool
     warm, kill, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     mark = lambda: open(os.path.join(out, "forked-%d" % os.getpid()), "w").close()
     pool = WarmWorkerPool(warm, after_fork=mark).start()
@@ -47,7 +48,7 @@ _RUN = textwrap.dedent("""
         os.kill(pid, signal.SIGKILL)
     options = PipelineOptions(["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
     with pool:
-        with beam.Pipeline(runner=warm_runner(pool), options=options) as p:
+        with beam.Pipeline(runner=local_runner(pool), options=options) as p:
             _ = (p | beam.Create(list(range(40))) | beam.Reshuffle()
                    | beam.Map(lambda _: os.getpid()) | beam.Distinct()
                    | beam.io.WriteToText(out + "/pids"))
