@@ -389,10 +389,14 @@ def format_table(rows: list[RowResult], pages: int, latency: float, hosts: int) 
     return "\n".join(lines)
 
 
+def _lower_median(items: list, key=None):
+    """The middle item by `key` (the lower of the two middle ones for an even count)."""
+    return sorted(items, key=key)[(len(items) - 1) // 2]
+
+
 def median_run(runs: list[RowResult]) -> RowResult:
-    """The run with the median pages/s (the lower one of the two middle runs for an even count)."""
-    ranked = sorted(runs, key=lambda r: r.pages_per_second)
-    return ranked[(len(ranked) - 1) // 2]
+    """The run with the median pages/s."""
+    return _lower_median(runs, key=lambda r: r.pages_per_second)
 
 
 def round_ratios(rounds: list[list[RowResult]], row: str, ref: str) -> list[float]:
@@ -417,9 +421,8 @@ def format_rounds(rounds: list[list[RowResult]]) -> str:
         for ref in ("d", "c"):
             ratios = round_ratios(rounds, row, ref)
             if ratios:
-                middle = sorted(ratios)[(len(ratios) - 1) // 2]
                 lines.append(f"  ({row}) / ({ref}) per round: " + ", ".join(f"{x:.2f}x" for x in ratios)
-                             + f"; median {middle:.2f}x")
+                             + f"; median {_lower_median(ratios):.2f}x")
     return "\n".join(lines)
 
 

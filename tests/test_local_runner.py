@@ -1,15 +1,12 @@
 """pipelines.local_runner: the expensive stage's input dealt to the workers in shrinking parts."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
 from pipelines.local_runner import MIN_PART, TAIL, guided_part_sizes
+from tests.support.fresh_process import run_script
 
 
 @pytest.mark.parametrize("total,workers", [(2000, 2), (10_000, 2), (301, 3), (50, 2), (9, 2), (1, 4)])
@@ -91,12 +88,7 @@ _RUN = textwrap.dedent("""
 
 
 def _run(tmp_path, mode: str) -> dict:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])),
-           "NEWSBEAM_WARM_WORKERS": "0"}
-    done = subprocess.run([sys.executable, "-c", _RUN, str(tmp_path), mode], env=env, cwd=os.getcwd(),
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_script(_RUN, str(tmp_path), mode, env={"NEWSBEAM_WARM_WORKERS": "0"})
 
 
 @pytest.mark.slow

@@ -1,13 +1,11 @@
 """pipelines.warm_workers: the runner's worker processes forked from the command."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
+
+from tests.support.fresh_process import run_script
 
 from pipelines.warm_workers import wanted_workers
 
@@ -60,11 +58,7 @@ _RUN = textwrap.dedent("""
 
 
 def _run(tmp_path, warm: int, kill: int = 0) -> dict:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-c", _RUN, str(warm), str(kill), str(tmp_path)], env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_script(_RUN, str(warm), str(kill), str(tmp_path))
 
 
 @pytest.mark.slow
