@@ -368,8 +368,9 @@ def test_https_verifies_the_certificate_against_the_url_host(tmp_path):
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     resolve = lambda host, port: ["127.0.0.1"]  # noqa: E731 - stub resolver: no real lookup
-    with FaultServer(robots="") as srv:
-        srv._httpd.socket = context.wrap_socket(srv._httpd.socket, server_side=True)
+    srv = FaultServer(robots="")
+    srv._httpd.socket = context.wrap_socket(srv._httpd.socket, server_side=True)  # before its thread starts
+    with srv:
         allow = (f"news.test:{srv.port}", f"other.test:{srv.port}")
         trusted = HttpClient(HttpConfig(allow_hosts=allow, ca_certs=cert, read_timeout=2.0), resolver=resolve)
         response = trusted.get(f"https://news.test:{srv.port}/article/tls")
