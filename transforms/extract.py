@@ -32,6 +32,7 @@ import apache_beam as beam
 
 from schemas.records import Article, FetchedPage, Reject
 from transforms.common import REJECTS_TAG, ParDoWithRejects, counter
+from transforms import set_xpath
 from transforms.memory import freeze_loaded_objects
 from transforms.trafilatura_meta import JSON_FALLBACK_MAX_CHARS, trafilatura_metadata
 
@@ -58,6 +59,8 @@ TRAFILATURA_OPTIONS: dict[str, Any] = dict(
 FULL_EXTRACTION_BELOW_CHARS = 1500
 # ... when it holds less than this share of the page's paragraph text (3.5% of news pages).
 FULL_EXTRACTION_BELOW_SHARE = 0.5
+# The attributes whose page-wide values (`page_meta.attribute_values`) the set tests read.
+_SET_TEST_ATTRIBUTES = ("class", "id")
 # The characters trafilatura's INVALID_XML_CHARS removes (C0 controls but tab, LF, CR; U+FFFE, U+FFFF).
 _INVALID_XML_CHARS = tuple(chr(c) for c in (*range(0x20), 0xFFFE, 0xFFFF) if chr(c) not in "\t\n\r")
 # Everything that decides the extracted text, for evaluations to key their caches on.
@@ -229,9 +232,9 @@ def extract_document(html: str, url: Optional[str] = None) -> ExtractedDocument:
     values = _attribute_values(tree)
     page_meta = _collect_page_meta(tree, url, values)
     meta = trafilatura_metadata(tree, url, values) if TRAFILATURA_OPTIONS.get("with_metadata") else {}
-    text = _main_text(tree, url, TRAFILATURA_OPTIONS)
+    text = _main_text(tree, url, TRAFILATURA_OPTIONS, values)
     if TRAFILATURA_OPTIONS.get("fast") and _needs_full_pass(text, tree):
-        text = _main_text(tree, url, dict(TRAFILATURA_OPTIONS, fast=False)) or text
+        text = _main_text(tree, url, dict(TRAFILATURA_OPTIONS, fast=False), values) or text
     return ExtractedDocument(text=text, page_meta=page_meta, extracted_meta=meta)
 
 
@@ -254,11 +257,19 @@ def paragraph_chars(tree) -> int:
     return total
 
 
-def _main_text(tree, url: Optional[str], options: dict[str, Any]) -> str:
-    """The main text of one trafilatura pass over a parsed page (left unchanged)."""
+def _main_text(tree, url: Optional[str], options: dict[str, Any],
+               values: Optional[dict[str, list[str]]] = None) -> str:
+    """The main text of one trafilatura pass over a parsed page (left unchanged).
+
+    trafilatura's regex XPaths run as set tests (`transforms.set_xpath`), over
+    the page's class and id `values` when given.
+    """
     from trafilatura import bare_extraction
 
-    document = bare_extraction(tree, url=url, **dict(options, with_metadata=False))
+    set_xpath.install()
+    given = {name: values[name] for name in _SET_TEST_ATTRIBUTES} if values else None
+    with set_xpath.page_values(given):
+        document = bare_extraction(tree, url=url, **dict(options, with_metadata=False))
     return (document.text or "").strip() if document is not None else ""
 
 
