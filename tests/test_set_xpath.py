@@ -1,6 +1,5 @@
 """Set tests for trafilatura's text XPaths (`transforms.set_xpath`): the same elements, the same text."""
 import importlib.util
-import re
 
 import lxml.html
 import pytest
@@ -70,7 +69,7 @@ def test_set_test_xpath_finds_the_originals_elements(path, given):
     tree = lxml.html.fromstring(DOC)
     original = etree.XPath(path, namespaces=NS)
     values = {"class": tree.xpath("//@class"), "id": tree.xpath("//@id")} if given else None
-    with page_values(values):
+    with page_values(tree if given else None, values):
         found = SetTestXPath(original)(tree)
     expected = original(tree)
     assert _same(found, expected)
@@ -92,24 +91,48 @@ def test_an_expression_no_value_can_satisfy_is_not_evaluated():
 def test_a_value_no_xpath_node_can_carry_falls_back_to_the_original():
     tree = lxml.html.fromstring(DOC)
     original = etree.XPath(EXPRESSIONS[0], namespaces=NS)
-    with page_values({"class": ["cookie", "bad\x01cookie"], "id": ["x"]}):
+    with page_values(given={"class": ["cookie", "bad\x01cookie"], "id": ["x"]}):
         assert _same(SetTestXPath(original)(tree), original(tree))
 
 
 def test_page_values_are_restored_after_the_block():
-    with page_values({"class": ["a"]}):
+    with page_values(given={"class": ["a"]}):
+        outer = set_xpath._PAGE.values
+        assert outer.reads("class") and not outer.reads("id")  # no page tree: other attributes per call
         with page_values(None):
             assert set_xpath._PAGE.values is None
-        assert set_xpath._PAGE.values == {"class": ["a"]}
+        assert set_xpath._PAGE.values is outer
     assert getattr(set_xpath._PAGE, "values", None) is None
+
+
+def test_attributes_trafilatura_writes_are_read_from_each_tree():
+    tree = lxml.html.fromstring(DOC)
+    with page_values(tree):
+        page = set_xpath._PAGE.values
+        assert page.reads("style") and not page.reads("role") and not page.reads("rend")
+    copy = lxml.html.fromstring(DOC)
+    copy.find(".//p").set("role", "navigation")  # a value the page does not have
+    original = etree.XPath(".//*[re:test(@role, 'nav')]", namespaces=NS)
+    with page_values(tree):
+        assert [e.get("id") for e in SetTestXPath(original)(copy)] == ["reply-1"]
 
 
 def test_attribute_values_read_the_whole_document_once():
     tree = lxml.html.fromstring(DOC)
     values = AttributeValues(tree.find(".//p"))
-    assert sorted(values.values("class")) == ["Fulltext", "cookie", "reply-2", "share-bar"]
-    found = values.matching(("id", "class"), re.compile("^reply"))
-    assert sorted(v.text for v in found) == ["reply-1", "reply-2"]
+    assert sorted(values.values("class")) == ["Fulltext"] + ["cookie"] * 3 + ["reply-2"] + ["share-bar"] * 2
+    _, (test,) = rewrite("re:test(@id|@class, '^reply')")
+    assert sorted(v.text for v in values.matching(test)) == ["reply-1", "reply-2"]
+
+
+def test_each_value_is_searched_once_per_pattern():
+    _, (test,) = rewrite("re:test(@class, 'once-only-pattern')")
+    patterns = set_xpath.PATTERNS
+    bit = 1 << test.index
+    assert patterns.found("x once-only-pattern", "class") & bit
+    asked, found = patterns._answers["x once-only-pattern"]
+    assert asked & bit and found & bit
+    assert not patterns.found("x once-only-pattern", "id") & bit  # not a test of id
 
 
 def test_install_rewrites_trafilaturas_text_xpaths_in_place():
@@ -155,8 +178,8 @@ def test_real_pages_give_trafilaturas_own_text_and_elements(original_xpaths, mon
     calls, skipped = [], []
     call = SetTestXPath.__call__
 
-    def compared(self, tree, values=None):
-        found = call(self, tree, values)
+    def compared(self, tree):
+        found = call(self, tree)
         assert _same(found, self.original(tree)), self.path
         calls.append(self.path)
         skipped.extend([self.path] if self._required and not found else [])

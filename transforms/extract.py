@@ -261,14 +261,14 @@ def _main_text(tree, url: Optional[str], options: dict[str, Any],
                values: Optional[dict[str, list[str]]] = None) -> str:
     """The main text of one trafilatura pass over a parsed page (left unchanged).
 
-    trafilatura's regex XPaths run as set tests (`transforms.set_xpath`), over
-    the page's class and id `values` when given.
+    trafilatura's attribute tests run as set tests (`transforms.set_xpath`) over
+    the values of this page (its class and id `values` when given).
     """
     from trafilatura import bare_extraction
 
     set_xpath.install()
     given = {name: values[name] for name in _SET_TEST_ATTRIBUTES} if values else None
-    with set_xpath.page_values(given):
+    with set_xpath.page_values(tree, given):
         document = bare_extraction(tree, url=url, **dict(options, with_metadata=False))
     return (document.text or "").strip() if document is not None else ""
 

@@ -6,8 +6,10 @@ thousands of such calls. `SetTestXPath` rewrites each test (and each `contains`
 or `starts-with` of an attribute) as `@class = $vN`, $vN holding the distinct
 values of the attribute that the test finds, read once per page
 (`AttributeValues`), and skips an expression outright when one of its predicates
-can hold for no value of the page. `install()` puts such expressions
-in trafilatura's text-extraction lists, in place; `page_values()` hands them the
+can hold for no value of the page. Which values each pattern finds is
+remembered across pages (`PATTERNS`): a site's pages share most of their values.
+`install()` puts such expressions in trafilatura's text-extraction lists, in
+place; `page_values()` tells them the page their trees are copied from, and the
 class and id values the extraction stage has already read.
 """
 from __future__ import annotations
@@ -37,65 +39,114 @@ _ATTRIBUTE_TEST = re.compile(
 _SET_TERM = re.compile(r"\s*(?:@[\w-]+|\(@[\w-]+(?:\|@[\w-]+)*\)\[1\]) = \$(v\d+)\s*")
 _OR = re.compile(r"\s+or\s+")
 _PAGE = threading.local()
-_CACHE_LIMIT = 100_000  # regex answers remembered per test, across pages
+_ANSWERS_LIMIT = 200_000  # attribute values whose answers are remembered, across pages
+# Attributes trafilatura writes into its trees: their values are read from the tree
+# an expression is called on, never from the page (which need not hold them).
+WRITTEN_BY_TRAFILATURA = frozenset({"alt", "href", "rend", "role", "src", "target", "title", "type"})
 _installed = False
 
 
 @dataclasses.dataclass(frozen=True)
 class AttributeTest:
-    """`re:test(ATTRS, regex)`: does the regex find the first of `attributes` an element has."""
+    """`re:test(ATTRS, regex)`: does the regex find the first of `attributes` an element has.
+
+    `index`: the pattern's place in `PATTERNS`.
+    """
 
     attributes: tuple[str, ...]
     pattern: re.Pattern
+    index: int
+
+
+class _Patterns:
+    """Every pattern of the set tests, and which of them each value seen so far satisfies.
+
+    A value's answers are two integers, the patterns asked (bit i for pattern i)
+    and those that found it: a page costs one look-up per distinct value, and a
+    regex search only for a pattern never asked about that value before.
+    """
+
+    def __init__(self):
+        self._index: dict[tuple[str, int], int] = {}
+        self._patterns: list[re.Pattern] = []
+        self._of_attribute: dict[str, int] = {}  # attribute -> bits of the patterns testing it
+        self._answers: dict[str, tuple[int, int]] = {}  # value -> (asked, found)
+
+    def register(self, pattern: re.Pattern, attributes: tuple[str, ...]) -> int:
+        """The pattern's index (its bit), for a test of `attributes`."""
+        key = (pattern.pattern, pattern.flags)
+        if key not in self._index:
+            self._index[key] = len(self._patterns)
+            self._patterns.append(pattern)
+        index = self._index[key]
+        for attribute in attributes:
+            self._of_attribute[attribute] = self._of_attribute.get(attribute, 0) | 1 << index
+        return index
+
+    def found(self, value: str, attribute: str) -> int:
+        """The bits of the patterns testing `attribute` that find `value`."""
+        need = self._of_attribute.get(attribute, 0)
+        asked, found = self._answers.get(value, (0, 0))
+        missing = need & ~asked
+        if missing:
+            for i, pattern in enumerate(self._patterns):
+                if missing >> i & 1 and pattern.search(value):
+                    found |= 1 << i
+            if len(self._answers) >= _ANSWERS_LIMIT:
+                self._answers.clear()
+            self._answers[value] = (asked | missing, found)
+        return found & need
+
+
+PATTERNS = _Patterns()
 
 
 class AttributeValues:
-    """The distinct values of attributes on a page, read once, and those a regex finds.
+    """The distinct values of attributes on a page, read once, and those each test finds.
 
-    Values may be given (the class and id values the caller has read already);
-    others are read from `tree` over the whole document, a superset of those of
-    any subtree of it.
+    Values come from `given` (the class and id values the caller has read
+    already) or are read from `tree` over the whole document: a superset of the
+    values of any tree copied from it, for attributes trafilatura does not write.
     """
 
     def __init__(self, tree, given: Optional[dict[str, Sequence[str]]] = None):
         self._tree = tree
         self._given = given or {}
-        self._values: dict[str, list[str]] = {}
-        self._found: dict[tuple[tuple[str, ...], re.Pattern], list] = {}
+        self._satisfying: dict[str, list[tuple[str, int]]] = {}
+        self._found: dict[tuple[tuple[str, ...], int], list] = {}
+
+    def reads(self, attribute: str) -> bool:
+        """True when the values of `attribute` are given or readable from the page."""
+        return attribute in self._given or (self._tree is not None and attribute not in WRITTEN_BY_TRAFILATURA)
 
     def values(self, attribute: str) -> list[str]:
-        """The distinct values of `attribute`."""
-        if attribute not in self._values:
-            values = self._given.get(attribute)
-            if values is None:
-                values = _attribute_xpath(attribute)(self._tree)
-            self._values[attribute] = list(set(values))
-        return self._values[attribute]
+        """The values of `attribute`, one per element that has it."""
+        values = self._given.get(attribute)
+        return values if values is not None else _attribute_xpath(attribute)(self._tree)
 
-    def matching(self, attributes: str | tuple[str, ...], pattern: re.Pattern,
-                 answers: Optional[dict[str, bool]] = None) -> list:
-        """The values of `attributes` that `pattern.search` finds, as XPath nodes.
-
-        Args:
-          answers: remembered `pattern.search` answers by value, read and filled.
+    def matching(self, test: AttributeTest) -> list:
+        """The values of the test's attributes that its pattern finds, as XPath nodes.
 
         Raises:
           ValueError: a found value has a character no XPath node can carry.
         """
-        attributes = (attributes,) if isinstance(attributes, str) else attributes
-        key = (attributes, pattern)
+        key = (test.attributes, test.index)
         if key not in self._found:
+            bit = 1 << test.index
             box = etree.Element("values")
-            for value in dict.fromkeys(v for name in attributes for v in self.values(name)):
-                found = answers.get(value) if answers is not None else None
-                if found is None:
-                    found = pattern.search(value) is not None
-                    if answers is not None:
-                        answers[value] = found
-                if found:
-                    etree.SubElement(box, "v").text = value
+            for value in dict.fromkeys(value for name in test.attributes
+                                       for value, bits in self._satisfying_values(name) if bits & bit):
+                etree.SubElement(box, "v").text = value
             self._found[key] = list(box)
         return self._found[key]
+
+    def _satisfying_values(self, attribute: str) -> list[tuple[str, int]]:
+        """The distinct values of `attribute` that some pattern finds, with their answers."""
+        if attribute not in self._satisfying:
+            found = PATTERNS.found
+            self._satisfying[attribute] = [(value, bits) for value in set(self.values(attribute))
+                                           if (bits := found(value, attribute))]
+        return self._satisfying[attribute]
 
 
 @functools.lru_cache(maxsize=None)
@@ -123,7 +174,8 @@ def rewrite(path: str) -> tuple[str, list[AttributeTest]]:
         pattern = re.compile(regex, re.IGNORECASE if flags else 0)
         if pattern.search(""):
             return match[0]
-        tests.append(AttributeTest(tuple(a[1:] for a in attributes.split("|")), pattern))
+        names = tuple(a[1:] for a in attributes.split("|"))
+        tests.append(AttributeTest(names, pattern, PATTERNS.register(pattern, names)))
         name = f"$v{len(tests) - 1}"
         return f"{attributes} = {name}" if "|" not in attributes else f"({attributes})[1] = {name}"
 
@@ -164,12 +216,12 @@ def required_tests(path: str) -> list[tuple[str, ...]]:
 
 
 class SetTestXPath:
-    """An XPath whose `re:test`s of attributes are set tests (see `rewrite`).
+    """An XPath whose tests of attribute values are set tests (see `rewrite`).
 
     Called like the `etree.XPath` it wraps, it finds the same elements in the
-    same order. It reads the page's class and id values from `page_values()`
-    when the caller gives them, and other attributes' values from the tree. A
-    page with a value no XPath node can carry gets the original expression.
+    same order. It reads the page's values from `page_values()` when the caller
+    gives them, otherwise from the tree it is called on. A page with a value no
+    XPath node can carry gets the original expression.
     """
 
     def __init__(self, xpath: etree.XPath):
@@ -178,36 +230,39 @@ class SetTestXPath:
         path, self._tests = rewrite(xpath.path)
         self._required = required_tests(path)
         self._xpath = etree.XPath(path, namespaces={"re": "http://exslt.org/regular-expressions"})
-        self._answers: list[dict[str, bool]] = [{} for _ in self._tests]
 
-    def __call__(self, tree, values: Optional[AttributeValues] = None) -> list:
+    def __call__(self, tree) -> list:
         if not self._tests:
             return self.original(tree)
-        values = values or AttributeValues(tree, getattr(_PAGE, "values", None))
+        page: Optional[AttributeValues] = getattr(_PAGE, "values", None)
+        here = None
+        variables = {}
         try:
-            variables = {f"v{n}": values.matching(test.attributes, test.pattern, self._answers_of(n))
-                         for n, test in enumerate(self._tests)}
+            for n, test in enumerate(self._tests):
+                if page is not None and all(page.reads(name) for name in test.attributes):
+                    variables[f"v{n}"] = page.matching(test)
+                else:
+                    here = here or AttributeValues(tree)
+                    variables[f"v{n}"] = here.matching(test)
         except ValueError:
             return self.original(tree)
         if any(not any(variables[name] for name in group) for group in self._required):
             return []
         return self._xpath(tree, **variables)
 
-    def _answers_of(self, n: int) -> dict[str, bool]:
-        if len(self._answers[n]) > _CACHE_LIMIT:
-            self._answers[n] = {}
-        return self._answers[n]
-
 
 @contextlib.contextmanager
-def page_values(values: Optional[dict[str, Sequence[str]]]) -> Iterator[None]:
-    """Within the block, SetTestXPaths read these attribute values (by name) of the page.
+def page_values(page=None, given: Optional[dict[str, Sequence[str]]] = None) -> Iterator[None]:
+    """Within the block, SetTestXPaths read the values of attributes from this page.
 
-    They must hold every value the attributes have in the trees the expressions
-    see: the values of the page a trafilatura call copies its trees from.
+    Args:
+      page: the parsed page that the trees the expressions see are copied from
+        (trafilatura copies the tree it is given); None: read each tree.
+      given: values of attributes of the page already read, by name (`values`
+        of `AttributeValues`), e.g. `page_meta.attribute_values`' class and id.
     """
     previous = getattr(_PAGE, "values", None)
-    _PAGE.values = values
+    _PAGE.values = AttributeValues(page, given) if page is not None or given else None
     try:
         yield
     finally:
