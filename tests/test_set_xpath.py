@@ -1,4 +1,6 @@
 """Set tests for trafilatura's text XPaths (`transforms.set_xpath`): the same elements, the same text."""
+import contextlib
+import importlib
 import importlib.util
 
 import lxml.html
@@ -12,6 +14,7 @@ from transforms.extract import TRAFILATURA_OPTIONS, _attribute_values, _main_tex
 from transforms.set_xpath import AttributeValues, SetTestXPath, page_values, required_tests, rewrite
 
 NS = {"re": "http://exslt.org/regular-expressions"}
+baseline = importlib.import_module("trafilatura.baseline")  # the module, not the function
 
 
 def _same(found: list, expected: list) -> bool:
@@ -140,10 +143,17 @@ def test_install_rewrites_trafilaturas_text_xpaths_in_place():
     assert set_xpath.installed()
     wrapped = [x for name in set_xpath.TRAFILATURA_TEXT_XPATHS for x in getattr(xpaths, name)
                if isinstance(x, SetTestXPath)]
-    assert len(wrapped) >= 8
+    assert len(wrapped) >= 8 and isinstance(baseline.BASIC_CLEAN_XPATH, SetTestXPath)
     assert not any("re:test(@" in x._xpath.path for x in wrapped)  # every regex test of an attribute
     set_xpath.install()  # idempotent: nothing wrapped twice
     assert not any(isinstance(x.original, SetTestXPath) for x in wrapped)
+    set_xpath.uninstall()
+    try:
+        assert not set_xpath.installed() and type(baseline.BASIC_CLEAN_XPATH) is etree.XPath
+        assert xpaths.OVERALL_DISCARD_XPATH[0] is wrapped[[x.path for x in wrapped].index(
+            xpaths.OVERALL_DISCARD_XPATH[0].path)].original
+    finally:
+        set_xpath.install()
 
 
 def _eval_pages(folder: str, limit: int) -> list[tuple[str, str]]:
@@ -158,18 +168,17 @@ def _eval_pages(folder: str, limit: int) -> list[tuple[str, str]]:
 def original_xpaths():
     """Puts trafilatura's own expressions back for the block, then the set tests again."""
     set_xpath.install()
-    wrapped = {name: list(getattr(xpaths, name)) for name in set_xpath.TRAFILATURA_TEXT_XPATHS}
+    yield _originals
+    set_xpath.install()
 
-    class Swap:
-        def __enter__(self):
-            for name, expressions in wrapped.items():
-                getattr(xpaths, name)[:] = [getattr(x, "original", x) for x in expressions]
 
-        def __exit__(self, *exc):
-            for name, expressions in wrapped.items():
-                getattr(xpaths, name)[:] = expressions
-
-    return Swap()
+@contextlib.contextmanager
+def _originals():
+    set_xpath.uninstall()
+    try:
+        yield
+    finally:
+        set_xpath.install()
 
 
 def test_real_pages_give_trafilaturas_own_text_and_elements(original_xpaths, monkeypatch):
@@ -191,6 +200,6 @@ def test_real_pages_give_trafilaturas_own_text_and_elements(original_xpaths, mon
         values = _attribute_values(tree)
         for options in (TRAFILATURA_OPTIONS, dict(TRAFILATURA_OPTIONS, fast=False)):
             text = _main_text(tree, url, options, values)
-            with original_xpaths:
+            with original_xpaths():
                 assert text == _main_text(tree, url, options, values), url
     assert len(calls) > 5 * len(pages) and skipped  # the set tests ran, and some expressions were skipped

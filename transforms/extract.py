@@ -61,6 +61,8 @@ FULL_EXTRACTION_BELOW_CHARS = 1500
 FULL_EXTRACTION_BELOW_SHARE = 0.5
 # The attributes whose page-wide values (`page_meta.attribute_values`) the set tests read.
 _SET_TEST_ATTRIBUTES = ("class", "id")
+# trafilatura's attribute tests as set tests, wherever this module is used (same output).
+set_xpath.install()
 # The characters trafilatura's INVALID_XML_CHARS removes (C0 controls but tab, LF, CR; U+FFFE, U+FFFF).
 _INVALID_XML_CHARS = tuple(chr(c) for c in (*range(0x20), 0xFFFE, 0xFFFF) if chr(c) not in "\t\n\r")
 # Everything that decides the extracted text, for evaluations to key their caches on.
@@ -266,7 +268,6 @@ def _main_text(tree, url: Optional[str], options: dict[str, Any],
     """
     from trafilatura import bare_extraction
 
-    set_xpath.install()
     given = {name: values[name] for name in _SET_TEST_ATTRIBUTES} if values else None
     with set_xpath.page_values(tree, given):
         document = bare_extraction(tree, url=url, **dict(options, with_metadata=False))

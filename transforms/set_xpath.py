@@ -23,14 +23,16 @@ from typing import Iterator, Optional, Sequence
 
 from lxml import etree
 
-__all__ = ["AttributeValues", "SetTestXPath", "install", "installed", "page_values",
-           "TRAFILATURA_TEXT_XPATHS"]
+__all__ = ["AttributeValues", "SetTestXPath", "install", "installed", "page_values", "uninstall",
+           "TRAFILATURA_TEXT_XPATHS", "TRAFILATURA_TEXT_XPATH_GLOBALS"]
 
 # trafilatura's lists of text-extraction XPaths (trafilatura.xpaths) that `install` rewrites.
 TRAFILATURA_TEXT_XPATHS = (
     "BODY_XPATH", "COMMENTS_XPATH", "REMOVE_COMMENTS_XPATH", "REMOVE_COMMENTS_AND_LISTS_XPATH",
     "RAW_TREE_PRUNE_XPATH", "OVERALL_DISCARD_XPATH", "PRECISION_DISCARD_XPATH",
     "COMMENTS_DISCARD_XPATH", "DISCARD_IMAGE_ELEMENTS", "TEASER_DISCARD_XPATH")
+# ... and single expressions, as (module, global) read at call time.
+TRAFILATURA_TEXT_XPATH_GLOBALS = (("trafilatura.baseline", "BASIC_CLEAN_XPATH"),)
 # `re:test(@a, 'regex')`, `re:test(@a|@b, 'regex', 'i')`, `contains(@a, 'text')`,
 # `starts-with(@a|@b, 'text')`: function, attributes, argument, flags.
 _ATTRIBUTE_TEST = re.compile(
@@ -274,19 +276,45 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    from trafilatura import xpaths
-
     _installed = True
-    for name in TRAFILATURA_TEXT_XPATHS:
-        expressions = getattr(xpaths, name, None)
-        for i, xpath in enumerate(expressions or ()):
+    for holder, name in _trafilatura_xpaths():
+        if isinstance(holder, list):
+            xpath = holder[name]
             if isinstance(xpath, etree.XPath) and rewrite(xpath.path)[1]:
-                expressions[i] = SetTestXPath(xpath)
+                holder[name] = SetTestXPath(xpath)
+        else:
+            xpath = getattr(holder, name)
+            if isinstance(xpath, etree.XPath) and rewrite(xpath.path)[1]:
+                setattr(holder, name, SetTestXPath(xpath))
+
+
+def uninstall() -> None:
+    """Puts trafilatura's own expressions back."""
+    global _installed
+    _installed = False
+    for holder, name in _trafilatura_xpaths():
+        if isinstance(holder, list):
+            holder[name] = getattr(holder[name], "original", holder[name])
+        else:
+            setattr(holder, name, getattr(getattr(holder, name), "original", getattr(holder, name)))
 
 
 def installed() -> bool:
     """True when trafilatura's text-extraction XPaths are SetTestXPaths."""
+    return any(isinstance(holder[name] if isinstance(holder, list) else getattr(holder, name), SetTestXPath)
+               for holder, name in _trafilatura_xpaths())
+
+
+def _trafilatura_xpaths() -> Iterator[tuple[object, int | str]]:
+    """(list, index) of each expression of TRAFILATURA_TEXT_XPATHS, and (module, name) of the others."""
+    import importlib
+
     from trafilatura import xpaths
 
-    return any(isinstance(x, SetTestXPath) for name in TRAFILATURA_TEXT_XPATHS
-               for x in getattr(xpaths, name, ()))
+    for name in TRAFILATURA_TEXT_XPATHS:
+        expressions = getattr(xpaths, name, None) or []
+        yield from ((expressions, i) for i in range(len(expressions)))
+    for module, name in TRAFILATURA_TEXT_XPATH_GLOBALS:
+        holder = importlib.import_module(module)
+        if hasattr(holder, name):
+            yield holder, name
