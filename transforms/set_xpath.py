@@ -45,6 +45,8 @@ _ANSWERS_LIMIT = 200_000  # attribute values whose answers are remembered, acros
 # Attributes trafilatura writes into its trees: their values are read from the tree
 # an expression is called on, never from the page (which need not hold them).
 WRITTEN_BY_TRAFILATURA = frozenset({"alt", "href", "rend", "role", "src", "target", "title", "type"})
+# Attributes whose values the extraction stage reads anyway (`page_meta.attribute_values`).
+_READ_ANYWAY = frozenset({"class", "id"})
 _installed = False
 
 
@@ -159,11 +161,12 @@ def _attribute_xpath(attribute: str) -> etree.XPath:
 def rewrite(path: str) -> tuple[str, list[AttributeTest]]:
     """`path` with each test of attribute values as a set test `... = $vN`.
 
-    `re:test(@a, r)`, `contains(@a, s)` and `starts-with(@a, s)` become
-    `@a = $vN`; with `@a|@b` they become `(@a|@b)[1] = $vN` (XPath and EXSLT
-    take the string value of the node set's first node in document order). A
-    test that holds for the empty string (true for an element without the
-    attribute) or has a flag other than `i` is kept.
+    `re:test(@a, r)` becomes `@a = $vN`, and so do `contains(@a, s)` and
+    `starts-with(@a, s)` of class and id values (read for the page anyway);
+    with `@a|@b` they become `(@a|@b)[1] = $vN` (XPath and EXSLT take the
+    string value of the node set's first node in document order). A test that
+    holds for the empty string (true for an element without the attribute) or
+    has a flag other than `i` is kept.
     """
     tests: list[AttributeTest] = []
 
@@ -171,6 +174,8 @@ def rewrite(path: str) -> tuple[str, list[AttributeTest]]:
         function, attributes, argument, flags = match[1], match[2], match[3], match[4] or ""
         if set(flags) - {"i"} or (flags and function != "re:test"):
             return match[0]
+        if function != "re:test" and not set(attributes.replace("@", "").split("|")) <= _READ_ANYWAY:
+            return match[0]  # libxml2's own test is cheaper than reading the attribute's values
         regex = {"re:test": argument, "contains": re.escape(argument),
                  "starts-with": "^" + re.escape(argument)}[function]
         pattern = re.compile(regex, re.IGNORECASE if flags else 0)
