@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 OUT    ?= out
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast eval eval-extraction eval-metadata eval-dedup bench bench-stages bench-dedup bench-stream prism flink schema-docs clean
+.PHONY: install demo test test-fast eval eval-extraction eval-metadata eval-dedup bench bench-stages bench-dedup bench-stream bench-set-xpath prism flink schema-docs clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ bench-stages: $(STAMP)
 
 bench-dedup: $(STAMP)
 	$(BIN)/python benchmarks/bench_dedup.py
+
+bench-set-xpath: $(STAMP)
+	$(BIN)/python benchmarks/bench_set_xpath.py
 
 bench-stream: $(STAMP)
 	$(BIN)/python benchmarks/bench_stream_memory.py $(BENCH_ARGS)

@@ -203,3 +203,14 @@ def test_real_pages_give_trafilaturas_own_text_and_elements(original_xpaths, mon
             with original_xpaths():
                 assert text == _main_text(tree, url, options, values), url
     assert len(calls) > 5 * len(pages) and skipped  # the set tests ran, and some expressions were skipped
+
+
+def test_the_set_xpath_benchmark_checks_and_times_real_pages(capsys):
+    eval_dir()
+    from benchmarks import bench_set_xpath
+
+    assert bench_set_xpath.main(["--datasets", "fundus,scrapinghub-aeb", "--limit", "8", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "16 pages, two passes each: 0 texts differ" in out and ", 0 returned other elements" in out
+    assert all(f"  {variant}" in out for variant in bench_set_xpath.VARIANTS)
+    assert set_xpath.installed()  # left as the extraction stage uses it

@@ -87,6 +87,10 @@ class _Patterns:
             self._of_attribute[attribute] = self._of_attribute.get(attribute, 0) | 1 << index
         return index
 
+    def forget(self) -> None:
+        """Drops the remembered answers (they are found again on demand)."""
+        self._answers.clear()
+
     def found(self, value: str, attribute: str) -> int:
         """The bits of the patterns testing `attribute` that find `value`."""
         need = self._of_attribute.get(attribute, 0)
