@@ -41,7 +41,7 @@ _ATTRIBUTE_TEST = re.compile(
 _SET_TERM = re.compile(r"\s*(?:@[\w-]+|\(@[\w-]+(?:\|@[\w-]+)*\)\[1\]) = \$(v\d+)\s*")
 _OR = re.compile(r"\s+or\s+")
 _PAGE = threading.local()
-_ANSWERS_LIMIT = 200_000  # attribute values whose answers are remembered, across pages
+_ANSWERS_LIMIT = 50_000  # attribute values whose answers are remembered, across pages (a few MB)
 # Attributes trafilatura writes into its trees: their values are read from the tree
 # an expression is called on, never from the page (which need not hold them).
 WRITTEN_BY_TRAFILATURA = frozenset({"alt", "href", "rend", "role", "src", "target", "title", "type"})
