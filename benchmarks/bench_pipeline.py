@@ -317,9 +317,14 @@ def _profile_child(prof: str, argv: list[str]) -> int:
         profiler.dump_stats(prof)
 
 
+# Project modules that a library calls back inside another stage's work (trafilatura
+# evaluates set_xpath's expressions during extract): not stages of their own.
+_CALLED_BACK = frozenset({"set_xpath"})
+
+
 def _module_of(filename: str) -> Optional[str]:
     path = Path(filename)
-    if path.parent.parent == REPO and path.parent.name == "transforms":
+    if path.parent.parent == REPO and path.parent.name == "transforms" and path.stem not in _CALLED_BACK:
         return path.stem
     return None
 

@@ -125,6 +125,9 @@ def test_tiny_benchmark_produces_rows_a_c_d_and_a_breakdown(tmp_path):
     lines = result["table"].splitlines()
     assert sum(line.startswith(("(a)", "(c)", "(d)")) for line in lines) == 3
     assert "extract" in result["breakdown"] and "language" in result["breakdown"]
+    assert "  set_xpath " not in result["breakdown"]  # trafilatura's callbacks count with extract
+    rest = next(line for line in result["breakdown"].splitlines() if "the rest)" in line)
+    assert float(rest.split(")")[-1].split()[0]) >= 0  # no stage counted twice
 
 
 @pytest.mark.slow
