@@ -19,7 +19,7 @@ from trafilatura.metadata import extract_json_parse_error
 from trafilatura.settings import Document
 
 from schemas.records import Article, FeedEntry, FetchedPage, Reject
-from tests.support.golden import article_page, eval_dir, load_golden
+from tests.support.golden import article_page, eval_pages, load_golden
 from transforms.extract import (_INVALID_XML_CHARS, EXTRACTION_SETTINGS, FULL_EXTRACTION_BELOW_CHARS,
                                 FULL_EXTRACTION_BELOW_SHARE, JSON_FALLBACK_MAX_CHARS,
                                 TRAFILATURA_OPTIONS, ExtractArticles, _needs_full_pass, _repair_html,
@@ -195,16 +195,8 @@ def test_the_invalid_characters_are_those_of_trafilaturas_regex():
     assert set(_INVALID_XML_CHARS) == {chr(c) for c in range(0x10000) if INVALID_XML_CHARS.match(chr(c))}
 
 
-def _eval_pages(folder: str, limit: int) -> list[tuple[str, str]]:
-    spec = importlib.util.spec_from_file_location(f"eval_{folder}_for_extract",
-                                                  eval_dir() / folder / "load.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return [(item["html"], item["url"]) for item in module.load()][:limit]
-
-
 def test_load_page_gives_trafilaturas_tree_on_real_pages():
-    for page, url in _eval_pages("fundus", 40) + _eval_pages("scrapinghub-aeb", 20):
+    for page, url in eval_pages("fundus", 40) + eval_pages("scrapinghub-aeb", 20):
         assert etree.tostring(load_page(page)) == etree.tostring(load_html(page)), url
 
 
@@ -258,7 +250,7 @@ def test_the_attribute_forms_find_what_trafilaturas_author_xpaths_find():
 def test_link_searches_among_some_links_find_what_the_full_search_keeps(name, golden_pages):
     from transforms.trafilatura_meta import _link_elements
     assert all(xpath._among is not None for xpath in SET_XPATHS[name])
-    pages = list(_all_pages(golden_pages).values()) + [page for page, _ in _eval_pages("fundus", 30)]
+    pages = list(_all_pages(golden_pages).values()) + [page for page, _ in eval_pages("fundus", 30)]
     kept = 0
     for page in pages:
         tree = load_html(page)
@@ -305,7 +297,7 @@ def test_a_set_xpath_keeps_the_regex_of_each_test():
 def test_author_and_catstags_are_trafilaturas_on_real_pages():
     from trafilatura.metadata import extract_catstags
     authors = 0
-    for page, url in _eval_pages("fundus", 30) + _eval_pages("scrapinghub-aeb", 10):
+    for page, url in eval_pages("fundus", 30) + eval_pages("scrapinghub-aeb", 10):
         tree = load_html(page)
         expected = extract_author(tree)
         assert _author(tree, _Labels(tree)) == expected, url

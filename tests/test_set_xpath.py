@@ -1,14 +1,13 @@
 """Set tests for trafilatura's text XPaths (`transforms.set_xpath`): the same elements, the same text."""
 import contextlib
 import importlib
-import importlib.util
 
 import lxml.html
 import pytest
 from lxml import etree
 from trafilatura import xpaths
 
-from tests.support.golden import article_page, eval_dir, load_golden
+from tests.support.golden import article_page, eval_dir, eval_pages, load_golden
 from transforms import set_xpath
 from transforms.extract import TRAFILATURA_OPTIONS, _attribute_values, _main_text, load_page
 from transforms.set_xpath import AttributeValues, SetTestXPath, page_values, required_tests, rewrite
@@ -156,14 +155,6 @@ def test_install_rewrites_trafilaturas_text_xpaths_in_place():
         set_xpath.install()
 
 
-def _eval_pages(folder: str, limit: int) -> list[tuple[str, str]]:
-    spec = importlib.util.spec_from_file_location(f"eval_{folder}_for_set_xpath",
-                                                  eval_dir() / folder / "load.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return [(item["html"], item["url"]) for item in module.load()][:limit]
-
-
 @pytest.fixture
 def original_xpaths():
     """Puts trafilatura's own expressions back for the block, then the set tests again."""
@@ -182,7 +173,7 @@ def _originals():
 
 
 def test_real_pages_give_trafilaturas_own_text_and_elements(original_xpaths, monkeypatch):
-    pages = _eval_pages("fundus", 40) + _eval_pages("scrapinghub-aeb", 25) + _eval_pages("trafilatura-eval", 60)
+    pages = eval_pages("fundus", 40) + eval_pages("scrapinghub-aeb", 25) + eval_pages("trafilatura-eval", 60)
     pages += [(article_page(doc), f"https://example.fr/{doc['slug']}") for doc in load_golden()]
     calls, skipped = [], []
     call = SetTestXPath.__call__

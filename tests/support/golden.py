@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import html
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -40,6 +41,15 @@ def eval_dir() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return folder
+
+
+def eval_pages(folder: str, limit: int) -> list[tuple[str, str]]:
+    """(html, url) of the first `limit` pages of an evaluation set, read with its own `load.py`."""
+    spec = importlib.util.spec_from_file_location(f"eval_{folder.replace('-', '_')}_for_tests",
+                                                  eval_dir() / folder / "load.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return [(item["html"], item["url"]) for item in module.load()][:limit]
 
 
 def load_golden() -> list[dict]:
