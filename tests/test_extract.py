@@ -3,7 +3,6 @@ import datetime as dt
 import html
 import importlib.util
 import json
-import re
 from pathlib import Path
 
 import apache_beam as beam
@@ -20,12 +19,13 @@ from trafilatura.settings import Document
 
 from schemas.records import Article, FeedEntry, FetchedPage, Reject
 from tests.support.golden import article_page, eval_pages, load_golden
+from transforms.set_xpath import AttributeValues, rewrite
 from transforms.extract import (_INVALID_XML_CHARS, EXTRACTION_SETTINGS, FULL_EXTRACTION_BELOW_CHARS,
                                 FULL_EXTRACTION_BELOW_SHARE, JSON_FALLBACK_MAX_CHARS,
                                 TRAFILATURA_OPTIONS, ExtractArticles, _needs_full_pass, _repair_html,
                                 extract_document, load_page, paragraph_chars, trafilatura_metadata)
 from transforms.trafilatura_meta import (_AUTHOR_DISCARD_XPATHS, _AUTHOR_XPATHS, _CATEGORIES_XPATHS,
-                                         _TAGS_XPATHS, _author, _catstags, _Labels, _meta_json,
+                                         _TAGS_XPATHS, _author, _catstags, _meta_json,
                                          _SetXPath)
 
 URL = "http://127.0.0.1/articles/story.html"
@@ -215,7 +215,7 @@ def test_set_xpaths_find_what_trafilaturas_regex_xpaths_find(name, golden_pages)
     found = 0
     for page in list(_all_pages(golden_pages).values()) + list(LOADER_CASES.values())[:1]:
         tree = load_html(page)
-        labels = _Labels(tree)
+        labels = AttributeValues(tree)
         for mine, theirs in zip(SET_XPATHS[name], _regex_xpaths(name), strict=True):
             assert mine(tree, labels) == theirs(tree)
             found += len(theirs(tree))
@@ -240,10 +240,10 @@ def test_the_attribute_forms_find_what_trafilaturas_author_xpaths_find():
     for tree in (page, inner):
         for mine, theirs in zip(_AUTHOR_XPATHS + _AUTHOR_DISCARD_XPATHS, _regex_xpaths("author")
                                 + _regex_xpaths("author discard"), strict=True):
-            assert mine(tree, _Labels(tree)) == theirs(tree)
-    assert [el.tag for el in _AUTHOR_XPATHS[0](page, _Labels(page))] == ["div", "author", "a"]
-    assert inner not in _AUTHOR_DISCARD_XPATHS[0](inner, _Labels(inner))
-    assert _author(page, _Labels(page)) == extract_author(page)
+            assert mine(tree, AttributeValues(tree)) == theirs(tree)
+    assert [el.tag for el in _AUTHOR_XPATHS[0](page, AttributeValues(page))] == ["div", "author", "a"]
+    assert inner not in _AUTHOR_DISCARD_XPATHS[0](inner, AttributeValues(inner))
+    assert _author(page, AttributeValues(page)) == extract_author(page)
 
 
 @pytest.mark.parametrize("name", ["categories", "tags"])
@@ -260,7 +260,7 @@ def test_link_searches_among_some_links_find_what_the_full_search_keeps(name, go
             wanted = set(links)
             for mine, theirs in zip(SET_XPATHS[name], _regex_xpaths(name), strict=True):
                 expected = [el for el in theirs(tree) if el in wanted]
-                assert mine.among(tree, _Labels(tree), links) == expected
+                assert mine.among(tree, AttributeValues(tree), links) == expected
                 kept += len(expected)
     assert kept
 
@@ -273,15 +273,15 @@ def test_link_searches_read_links_no_xpath_node_can_carry_in_full():
     tree = load_html(page)
     assert _link_elements(tree, ["/tags/x\x01y/"]) is None
     links = ["/tags/x\x01y/", "/tags/z/"]
-    assert _catstags("tag", tree, links, _Labels(tree)) == extract_catstags("tag", tree) == ["XY", "Z"]
+    assert _catstags("tag", tree, links, AttributeValues(tree)) == extract_catstags("tag", tree) == ["XY", "Z"]
 
 
 def test_a_set_xpath_takes_the_regex_xpath_on_a_value_no_xpath_node_can_carry():
     tree = load_html(_page("<span class='author-name&#1;'>Jane Miller</span>" + _paragraphs(4)))
     with pytest.raises(ValueError):
-        _Labels(tree).matching("class", re.compile("author-?name"))
-    assert [el.text for el in _AUTHOR_XPATHS[0](tree, _Labels(tree))] == ["Jane Miller"]
-    assert _author(tree, _Labels(tree)) == extract_author(tree) == "Jane Miller"
+        AttributeValues(tree).matching(rewrite("re:test(@class, 'author-?name')")[1][0])
+    assert [el.text for el in _AUTHOR_XPATHS[0](tree, AttributeValues(tree))] == ["Jane Miller"]
+    assert _author(tree, AttributeValues(tree)) == extract_author(tree) == "Jane Miller"
 
 
 def test_a_set_xpath_keeps_the_regex_of_each_test():
@@ -290,8 +290,8 @@ def test_a_set_xpath_keeps_the_regex_of_each_test():
                                   namespaces={"re": REGEXP_NS}))
     tree = load_html("<html><body><p id='ax' class='q'>1</p><p id='xa' class='ba'>2</p>"
                      "<p class='cb'>3</p><p id='' class=''>4</p></body></html>")
-    assert [el.text for el in xpath(tree, _Labels(tree))] == ["1", "3"]
-    assert xpath(tree, _Labels(tree)) == xpath._original(tree)
+    assert [el.text for el in xpath(tree, AttributeValues(tree))] == ["1", "3"]
+    assert xpath(tree, AttributeValues(tree)) == xpath._original(tree)
 
 
 def test_author_and_catstags_are_trafilaturas_on_real_pages():
@@ -300,11 +300,11 @@ def test_author_and_catstags_are_trafilaturas_on_real_pages():
     for page, url in eval_pages("fundus", 30) + eval_pages("scrapinghub-aeb", 10):
         tree = load_html(page)
         expected = extract_author(tree)
-        assert _author(tree, _Labels(tree)) == expected, url
+        assert _author(tree, AttributeValues(tree)) == expected, url
         authors += bool(expected)
         links = [str(link) for link in tree.xpath("//a/@href")]
-        assert _catstags("tag", tree, links, _Labels(tree)) == extract_catstags("tag", tree), url
-        assert _catstags("category", tree, links, _Labels(tree)) == extract_catstags("category", tree), url
+        assert _catstags("tag", tree, links, AttributeValues(tree)) == extract_catstags("tag", tree), url
+        assert _catstags("category", tree, links, AttributeValues(tree)) == extract_catstags("category", tree), url
     assert authors > 10
 
 

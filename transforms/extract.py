@@ -59,8 +59,6 @@ TRAFILATURA_OPTIONS: dict[str, Any] = dict(
 FULL_EXTRACTION_BELOW_CHARS = 1500
 # ... when it holds less than this share of the page's paragraph text (3.5% of news pages).
 FULL_EXTRACTION_BELOW_SHARE = 0.5
-# The attributes whose page-wide values (`page_meta.attribute_values`) the set tests read.
-_SET_TEST_ATTRIBUTES = ("class", "id")
 # trafilatura's attribute tests as set tests, wherever this module is used (same output).
 set_xpath.install()
 # The characters trafilatura's INVALID_XML_CHARS removes (C0 controls but tab, LF, CR; U+FFFE, U+FFFF).
@@ -268,7 +266,7 @@ def _main_text(tree, url: Optional[str], options: dict[str, Any],
     """
     from trafilatura import bare_extraction
 
-    given = {name: values[name] for name in _SET_TEST_ATTRIBUTES} if values else None
+    given = {name: values[name] for name in set_xpath.PAGE_WIDE_ATTRIBUTES} if values else None
     with set_xpath.page_values(tree, given):
         document = bare_extraction(tree, url=url, **dict(options, with_metadata=False))
     return (document.text or "").strip() if document is not None else ""

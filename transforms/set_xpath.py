@@ -23,7 +23,8 @@ from typing import Iterator, Optional, Sequence
 
 from lxml import etree
 
-__all__ = ["AttributeValues", "SetTestXPath", "install", "installed", "page_values", "uninstall",
+__all__ = ["AttributeValues", "PAGE_WIDE_ATTRIBUTES", "SetTestXPath", "install", "installed", "page_values",
+           "rewrite", "uninstall",
            "TRAFILATURA_TEXT_XPATHS", "TRAFILATURA_TEXT_XPATH_GLOBALS"]
 
 # trafilatura's lists of text-extraction XPaths (trafilatura.xpaths) that `install` rewrites.
@@ -45,8 +46,9 @@ _ANSWERS_LIMIT = 50_000  # attribute values whose answers are remembered, across
 # Attributes trafilatura writes into its trees: their values are read from the tree
 # an expression is called on, never from the page (which need not hold them).
 WRITTEN_BY_TRAFILATURA = frozenset({"alt", "href", "rend", "role", "src", "target", "title", "type"})
-# Attributes whose values the extraction stage reads anyway (`page_meta.attribute_values`).
-_READ_ANYWAY = frozenset({"class", "id"})
+# Attributes whose values the extraction stage reads anyway (`page_meta.attribute_values`)
+# and gives to the set tests.
+PAGE_WIDE_ATTRIBUTES = ("class", "id")
 _installed = False
 
 
@@ -178,7 +180,7 @@ def rewrite(path: str) -> tuple[str, list[AttributeTest]]:
         function, attributes, argument, flags = match[1], match[2], match[3], match[4] or ""
         if set(flags) - {"i"} or (flags and function != "re:test"):
             return match[0]
-        if function != "re:test" and not set(attributes.replace("@", "").split("|")) <= _READ_ANYWAY:
+        if function != "re:test" and not set(attributes.replace("@", "").split("|")) <= set(PAGE_WIDE_ATTRIBUTES):
             return match[0]  # libxml2's own test is cheaper than reading the attribute's values
         regex = {"re:test": argument, "contains": re.escape(argument),
                  "starts-with": "^" + re.escape(argument)}[function]

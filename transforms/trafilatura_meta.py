@@ -11,12 +11,13 @@ values (`_SetXPath`). The results are trafilatura's (docs/performance.md,
 """
 from __future__ import annotations
 
-import functools
 import html
 import re
 from typing import Any, Optional
 
 from lxml import etree
+
+from transforms.set_xpath import PAGE_WIDE_ATTRIBUTES, AttributeValues, rewrite
 
 __all__ = ["JSON_FALLBACK_MAX_CHARS", "trafilatura_metadata"]
 
@@ -73,7 +74,7 @@ def trafilatura_metadata(tree, url: Optional[str] = None,
     except Exception:  # noqa: BLE001 - as trafilatura: bugs in its JSON-LD reading
         pass
     found.title = found.title or tm.extract_title(tree)
-    labels = _Labels(tree, values)
+    labels = AttributeValues(tree, {name: values[name] for name in PAGE_WIDE_ATTRIBUTES} if values else None)
     found.author = found.author or _author(tree, labels)
     found.url = found.url or tm.extract_url(tree, url)
     if found.url:
@@ -97,7 +98,7 @@ def trafilatura_metadata(tree, url: Optional[str] = None,
     return {k: v for k in _META_KEYS if (v := getattr(found, k, None)) not in (None, "", [])}
 
 
-def _catstags(kind: str, tree, links: list[str], labels: "_Labels") -> list[str]:
+def _catstags(kind: str, tree, links: list[str], labels: AttributeValues) -> list[str]:
     """trafilatura's `extract_catstags`, its XPath regex tests as set tests (`_SetXPath`).
 
     Its link searches keep only links whose URL its regex finds
@@ -138,7 +139,7 @@ def _link_elements(tree, hrefs: list[str]) -> Optional[list]:
     return _LINKS_WITH(tree, hrefs=list(box))
 
 
-def _author(tree, labels: "_Labels") -> Optional[str]:
+def _author(tree, labels: AttributeValues) -> Optional[str]:
     """trafilatura's `extract_author`, its XPath regex tests as set tests (`_SetXPath`)."""
     from copy import deepcopy
 
@@ -157,73 +158,26 @@ def _author(tree, labels: "_Labels") -> Optional[str]:
     return None
 
 
-class _Labels:
-    """The distinct values of an attribute on a page, read once, and those a regex finds.
-
-    The class and id values may come from `transforms.page_meta.attribute_values`
-    (read over every element there too); other attributes are read here.
-    """
-
-    _GIVEN = ("class", "id")
-
-    def __init__(self, tree, values: Optional[dict[str, list[str]]] = None):
-        self._tree = tree
-        self._given = {k: values[k] for k in self._GIVEN if k in values} if values else {}
-        self._values: dict[str, list[str]] = {}
-        self._found: dict[tuple[str, re.Pattern], list] = {}
-
-    def matching(self, attribute: str, pattern: re.Pattern) -> list:
-        """The values of `attribute` that `pattern.search` finds, as XPath nodes.
-
-        Raises:
-          ValueError: a found value has a character no XPath node can carry.
-        """
-        key = (attribute, pattern)
-        if key not in self._found:
-            if attribute not in self._values:
-                values = self._given.get(attribute)
-                if values is None:
-                    values = _attribute_xpath(attribute)(self._tree)
-                self._values[attribute] = list(set(values))
-            box = etree.Element("values")
-            for value in self._values[attribute]:
-                if pattern.search(value):
-                    etree.SubElement(box, "v").text = value
-            self._found[key] = list(box)
-        return self._found[key]
-
-
-@functools.lru_cache(maxsize=None)
-def _attribute_xpath(attribute: str) -> etree.XPath:
-    return etree.XPath(f"/descendant::*/@{attribute}", smart_strings=False)
-
-
 class _SetXPath:
-    """A trafilatura XPath whose EXSLT `re:test(@attr, 'regex')` tests are set tests.
+    """A trafilatura metadata XPath whose attribute tests are set tests.
 
     lxml calls Python's `re.search` once per element for each `re:test`
     (about 3 ms per expression on a news page). Here each test becomes
-    `@attr = $vN`, $vN holding the page's distinct `attr` values that the
-    regex finds (`_Labels`): the same elements, in the same order. An
-    expression of `_ATTRIBUTE_FORMS` is evaluated in its form there. A page
-    with a value no XPath node can carry (a control character) gets the
-    original expression.
+    `@attr = $vN` (`transforms.set_xpath.rewrite`), $vN holding the page's
+    distinct `attr` values that the test finds (`AttributeValues`): the same
+    elements, in the same order. An expression of `_ATTRIBUTE_FORMS` is
+    evaluated in its form there, and one of the form `//step//a[@href]` can be
+    asked about given links only (`among`). A page with a value no XPath node
+    can carry (a control character) gets the original expression.
     """
 
-    _TEST = re.compile(r"re:test\(@([\w-]+), '([^']*)'\)")
     _LINKS_IN = re.compile(r"//([^/]+)//a\[@href\]")
 
     def __init__(self, xpath: etree.XPath):
         from trafilatura.xpaths import REGEXP_NS
 
         self._original = xpath
-        self._tests: list[tuple[str, re.Pattern]] = []
-
-        def as_set_test(match: re.Match) -> str:
-            self._tests.append((match[1], re.compile(match[2])))
-            return f"@{match[1]} = $v{len(self._tests) - 1}"
-
-        path = self._TEST.sub(as_set_test, xpath.path)
+        path, self._tests = rewrite(xpath.path)
         links = self._LINKS_IN.fullmatch(path.strip())
         if links and not re.search(r"\[\s*\d|position\(|last\(", links[1]):  # no positions
             self._among = etree.XPath(f"$links[ancestor::{links[1]}]")
@@ -232,15 +186,18 @@ class _SetXPath:
         path = _ATTRIBUTE_FORMS.get(" ".join(xpath.path.split()), path)
         self._xpath = etree.XPath(path, namespaces={"re": REGEXP_NS})
 
-    def __call__(self, tree, labels: _Labels) -> list:
+    def _variables(self, labels: AttributeValues) -> dict[str, list]:
+        """$vN for each test (raises ValueError, see `AttributeValues.matching`)."""
+        return {f"v{n}": labels.matching(test) for n, test in enumerate(self._tests)}
+
+    def __call__(self, tree, labels: AttributeValues) -> list:
         try:
-            variables = {f"v{n}": labels.matching(attribute, pattern)
-                         for n, (attribute, pattern) in enumerate(self._tests)}
+            variables = self._variables(labels)
         except ValueError:
             return self._original(tree)
         return self._xpath(tree, **variables)
 
-    def among(self, tree, labels: _Labels, links: list) -> list:
+    def among(self, tree, labels: AttributeValues, links: list) -> list:
         """What the expression finds among `links`, for one of the form `//step//a[@href]`.
 
         `links`: `a` elements of the page with an href, in document order. The
@@ -248,8 +205,7 @@ class _SetXPath:
         ancestor its step selects; another expression is evaluated in full.
         """
         try:
-            variables = {f"v{n}": labels.matching(attribute, pattern)
-                         for n, (attribute, pattern) in enumerate(self._tests)}
+            variables = self._variables(labels)
         except ValueError:
             variables = None
         if self._among is None or variables is None:
