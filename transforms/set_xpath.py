@@ -240,18 +240,18 @@ class SetTestXPath:
     def __init__(self, xpath: etree.XPath):
         self.original = xpath
         self.path = xpath.path
-        path, self._tests = rewrite(xpath.path)
+        path, self.tests = rewrite(xpath.path)
         self._required = required_tests(path)
         self._xpath = etree.XPath(path, namespaces={"re": "http://exslt.org/regular-expressions"})
 
     def __call__(self, tree) -> list:
-        if not self._tests:
+        if not self.tests:
             return self.original(tree)
         page: Optional[AttributeValues] = getattr(_PAGE, "values", None)
         here = None
         variables = {}
         try:
-            for n, test in enumerate(self._tests):
+            for n, test in enumerate(self.tests):
                 if page is not None and all(page.reads(name) for name in test.attributes):
                     variables[f"v{n}"] = page.matching(test)
                 else:
@@ -288,32 +288,26 @@ def install() -> None:
     if _installed:
         return
     _installed = True
-    for holder, name in _trafilatura_xpaths():
-        if isinstance(holder, list):
-            xpath = holder[name]
-            if isinstance(xpath, etree.XPath) and rewrite(xpath.path)[1]:
-                holder[name] = SetTestXPath(xpath)
-        else:
-            xpath = getattr(holder, name)
-            if isinstance(xpath, etree.XPath) and rewrite(xpath.path)[1]:
-                setattr(holder, name, SetTestXPath(xpath))
+    for holder, key in _trafilatura_xpaths():
+        xpath = _read(holder, key)
+        if isinstance(xpath, etree.XPath):
+            wrapped = SetTestXPath(xpath)
+            if wrapped.tests:
+                _write(holder, key, wrapped)
 
 
 def uninstall() -> None:
     """Puts trafilatura's own expressions back."""
     global _installed
     _installed = False
-    for holder, name in _trafilatura_xpaths():
-        if isinstance(holder, list):
-            holder[name] = getattr(holder[name], "original", holder[name])
-        else:
-            setattr(holder, name, getattr(getattr(holder, name), "original", getattr(holder, name)))
+    for holder, key in _trafilatura_xpaths():
+        xpath = _read(holder, key)
+        _write(holder, key, getattr(xpath, "original", xpath))
 
 
 def installed() -> bool:
     """True when trafilatura's text-extraction XPaths are SetTestXPaths."""
-    return any(isinstance(holder[name] if isinstance(holder, list) else getattr(holder, name), SetTestXPath)
-               for holder, name in _trafilatura_xpaths())
+    return any(isinstance(_read(holder, key), SetTestXPath) for holder, key in _trafilatura_xpaths())
 
 
 def _trafilatura_xpaths() -> Iterator[tuple[object, int | str]]:
@@ -329,3 +323,14 @@ def _trafilatura_xpaths() -> Iterator[tuple[object, int | str]]:
         holder = importlib.import_module(module)
         if hasattr(holder, name):
             yield holder, name
+
+
+def _read(holder, key):
+    return holder[key] if isinstance(holder, list) else getattr(holder, key)
+
+
+def _write(holder, key, value) -> None:
+    if isinstance(holder, list):
+        holder[key] = value
+    else:
+        setattr(holder, key, value)
